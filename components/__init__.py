@@ -1,0 +1,1 @@
+"""tunedstack: settings, sizing, rendering and Pulumi components for one tuned Linode box."""
