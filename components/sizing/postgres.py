@@ -1,0 +1,213 @@
+"""PostgreSQL tunables: le0pard/pgtune's formulas (web profile, Linux, SSD) on PostgreSQL's share.
+
+One small function per setting, as pgtune has them; memory is in kB, as pgtune computes it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+KB = 1
+MB = 1024 * KB
+GB = 1024 * MB
+
+DEFAULT_MAX_WORKER_PROCESSES = 8
+# Connections besides the app's pools: superuser_reserved (3), migrations, cron, psql, monitoring.
+CONNECTION_HEADROOM = 20
+
+
+def max_connections(app_connections: int) -> int:
+    return app_connections + CONNECTION_HEADROOM
+
+
+def shared_buffers(memory_kb: int) -> int:
+    return memory_kb // 4
+
+
+def effective_cache_size(memory_kb: int) -> int:
+    return memory_kb * 3 // 4
+
+
+def maintenance_work_mem(memory_kb: int) -> int:
+    return min(memory_kb // 16, 8 * GB)
+
+
+def autovacuum_work_mem(maintenance_work_mem_kb: int) -> int | None:
+    """Cap each autovacuum worker at 2 GB once maintenance_work_mem reaches it (else inherit)."""
+    return 2 * GB if maintenance_work_mem_kb >= 2 * GB else None
+
+
+def wal_buffers(shared_buffers_kb: int) -> int:
+    value = 3 * shared_buffers_kb // 100
+    if value > 16 * MB:
+        value = 16 * MB
+    if 14 * MB < value < 16 * MB:
+        value = 16 * MB
+    return max(value, 32)
+
+
+def huge_pages(shared_buffers_kb: int) -> str:
+    return "try" if shared_buffers_kb >= 2 * GB else "off"
+
+
+def random_page_cost() -> float:
+    return 1.1  # Linode disks and volumes are SSD/NVMe-backed
+
+
+def effective_io_concurrency() -> int:
+    return 200
+
+
+def default_statistics_target() -> int:
+    return 100
+
+
+def checkpoint_completion_target() -> float:
+    return 0.9
+
+
+def min_wal_size() -> int:
+    return 1 * GB
+
+
+def max_wal_size() -> int:
+    return 4 * GB
+
+
+@dataclass(frozen=True)
+class ParallelSettings:
+    max_worker_processes: int
+    max_parallel_workers_per_gather: int
+    max_parallel_workers: int
+    max_parallel_maintenance_workers: int
+
+
+def parallel_settings(cpus: int) -> ParallelSettings | None:
+    if cpus < 4:
+        return None
+    per_gather = min(math.ceil(cpus / 2), 4)
+    return ParallelSettings(
+        max_worker_processes=cpus,
+        max_parallel_workers_per_gather=per_gather,
+        max_parallel_workers=cpus,
+        max_parallel_maintenance_workers=min(math.ceil(cpus / 2), 4),
+    )
+
+
+def work_mem(memory_kb: int, shared_buffers_kb: int, connections: int, cpus: int) -> int:
+    parallel = parallel_settings(cpus)
+    workers = parallel.max_worker_processes if parallel else DEFAULT_MAX_WORKER_PROCESSES
+    value = math.floor((memory_kb - shared_buffers_kb) / ((connections + workers) * 3))
+    return max(value, 4 * MB)
+
+
+def jit(version: int) -> str | None:
+    return "off" if version >= 12 else None
+
+
+def wal_compression(version: int) -> str:
+    return "lz4" if version >= 15 else "on"
+
+
+def autovacuum_max_workers(cpus: int) -> int | None:
+    if cpus >= 32:
+        return 5
+    if cpus >= 16:
+        return 4
+    return None
+
+
+@dataclass(frozen=True)
+class PostgresTunables:
+    version: int
+    memory_mb: int
+    cpus: int
+    max_connections: int
+    shared_buffers_kb: int
+    effective_cache_size_kb: int
+    maintenance_work_mem_kb: int
+    autovacuum_work_mem_kb: int | None
+    work_mem_kb: int
+    wal_buffers_kb: int
+    min_wal_size_kb: int
+    max_wal_size_kb: int
+    checkpoint_completion_target: float
+    default_statistics_target: int
+    random_page_cost: float
+    effective_io_concurrency: int
+    huge_pages: str
+    jit: str | None
+    wal_compression: str
+    autovacuum_max_workers: int | None
+    parallel: ParallelSettings | None
+
+    def conf(self) -> dict[str, str]:
+        """postgresql.conf lines, in pgtune's order, with PostgreSQL's own units."""
+        lines: dict[str, str] = {
+            "max_connections": str(self.max_connections),
+            "shared_buffers": format_kb(self.shared_buffers_kb),
+            "effective_cache_size": format_kb(self.effective_cache_size_kb),
+            "maintenance_work_mem": format_kb(self.maintenance_work_mem_kb),
+            "checkpoint_completion_target": str(self.checkpoint_completion_target),
+            "wal_buffers": format_kb(self.wal_buffers_kb),
+            "default_statistics_target": str(self.default_statistics_target),
+            "random_page_cost": str(self.random_page_cost),
+            "effective_io_concurrency": str(self.effective_io_concurrency),
+            "work_mem": format_kb(self.work_mem_kb),
+            "huge_pages": self.huge_pages,
+            "min_wal_size": format_kb(self.min_wal_size_kb),
+            "max_wal_size": format_kb(self.max_wal_size_kb),
+            "wal_compression": self.wal_compression,
+        }
+        if self.jit is not None:
+            lines["jit"] = self.jit
+        if self.autovacuum_work_mem_kb is not None:
+            lines["autovacuum_work_mem"] = format_kb(self.autovacuum_work_mem_kb)
+        if self.autovacuum_max_workers is not None:
+            lines["autovacuum_max_workers"] = str(self.autovacuum_max_workers)
+        if self.parallel is not None:
+            p = self.parallel
+            lines["max_worker_processes"] = str(p.max_worker_processes)
+            lines["max_parallel_workers_per_gather"] = str(p.max_parallel_workers_per_gather)
+            lines["max_parallel_workers"] = str(p.max_parallel_workers)
+            lines["max_parallel_maintenance_workers"] = str(p.max_parallel_maintenance_workers)
+        return lines
+
+
+def format_kb(value_kb: int) -> str:
+    """pgtune's formatting: the largest of GB/MB/kB that divides the value exactly."""
+    if value_kb % GB == 0:
+        return f"{value_kb // GB}GB"
+    if value_kb % MB == 0:
+        return f"{value_kb // MB}MB"
+    return f"{value_kb}kB"
+
+
+def size_postgres(memory_mb: int, cpus: int, connections: int, version: int) -> PostgresTunables:
+    memory_kb = memory_mb * MB
+    sb = shared_buffers(memory_kb)
+    mwm = maintenance_work_mem(memory_kb)
+    return PostgresTunables(
+        version=version,
+        memory_mb=memory_mb,
+        cpus=cpus,
+        max_connections=connections,
+        shared_buffers_kb=sb,
+        effective_cache_size_kb=effective_cache_size(memory_kb),
+        maintenance_work_mem_kb=mwm,
+        autovacuum_work_mem_kb=autovacuum_work_mem(mwm),
+        work_mem_kb=work_mem(memory_kb, sb, connections, cpus),
+        wal_buffers_kb=wal_buffers(sb),
+        min_wal_size_kb=min_wal_size(),
+        max_wal_size_kb=max_wal_size(),
+        checkpoint_completion_target=checkpoint_completion_target(),
+        default_statistics_target=default_statistics_target(),
+        random_page_cost=random_page_cost(),
+        effective_io_concurrency=effective_io_concurrency(),
+        huge_pages=huge_pages(sb),
+        jit=jit(version),
+        wal_compression=wal_compression(version),
+        autovacuum_max_workers=autovacuum_max_workers(cpus),
+        parallel=parallel_settings(cpus),
+    )
