@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from components.errors import StackError
 from components.explain import explain_json, explain_text
 from components.project import project_root, stacks_dir
+from components.render import Secrets
+from components.review import (
+    generated_secrets,
+    read_tree,
+    render_revision,
+    render_stack,
+    unified_diff,
+    write_tree,
+)
 from components.settings import load_stack_file
 from components.sizing import size
 
@@ -35,6 +45,37 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _render(args: argparse.Namespace) -> int:
+    root = project_root(args.project_dir)
+    secrets = generated_secrets() if args.generate_secrets else Secrets.placeholders()
+    keys = [Path(k).read_text().strip() for k in args.ssh_key]
+    rendered, document = render_stack(root, args.stack, secrets, keys)
+    written = write_tree(rendered, document, args.out)
+    print(f"wrote {len(written)} files to {args.out} (user-data: {len(document.encode())} bytes)")
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    root = project_root(args.project_dir)
+    with tempfile.TemporaryDirectory(prefix="tunedstack-diff-") as tmp:
+        old_dir, new_dir = Path(tmp, "old"), Path(tmp, "new")
+        old: dict[str, str] = {}
+        if args.old_file:
+            # The older file, rendered by today's code: only the settings differ.
+            alt = Path(tmp, "stacks")
+            alt.mkdir()
+            (alt / f"Pulumi.{args.stack}.yaml").write_text(args.old_file.read_text())
+            rendered, document = render_stack(root, args.stack, Secrets.placeholders(), stacks=alt)
+            write_tree(rendered, document, old_dir)
+            old = read_tree(old_dir)
+        elif render_revision(root, args.base, args.stack, old_dir):
+            old = read_tree(old_dir)
+        rendered, document = render_stack(root, args.stack, Secrets.placeholders())
+        write_tree(rendered, document, new_dir)
+        print(unified_diff(old, read_tree(new_dir)), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tunedstack", description="Size, render and rehearse a tuned Linode box."
@@ -44,6 +85,34 @@ def build_parser() -> argparse.ArgumentParser:
     _stack_args(explain)
     explain.add_argument("--format", choices=("text", "json"), default="text")
     explain.set_defaults(handler=_explain)
+
+    render = sub.add_parser("render", help="write the box's files and its user-data to a folder")
+    _stack_args(render)
+    render.add_argument("--out", type=Path, required=True, help="folder to write into")
+    render.add_argument(
+        "--generate-secrets",
+        action="store_true",
+        help="fresh local passwords instead of placeholders (for a rehearsal)",
+    )
+    render.add_argument(
+        "--ssh-key",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="extra public key file for root (repeatable)",
+    )
+    render.set_defaults(handler=_render)
+
+    diff = sub.add_parser("diff", help="unified diff of the rendered files between two versions")
+    _stack_args(diff)
+    base = diff.add_mutually_exclusive_group()
+    base.add_argument(
+        "--base",
+        default="HEAD",
+        help="git revision to compare the working tree with (default: HEAD)",
+    )
+    base.add_argument("--old-file", type=Path, help="an older stack file to compare with")
+    diff.set_defaults(handler=_diff)
     return parser
 
 

@@ -1,0 +1,50 @@
+"""Where things live on the box: paths, ports and names every template and script agrees on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Paths:
+    data_mount: str = "/srv/data"
+    app_dir: str = "/opt/tunedstack/app"
+    venv: str = "/opt/tunedstack/venv"
+    app_socket: str = "/run/tunedstack/app.sock"
+    app_env: str = "/etc/tunedstack/app.env"
+    gunicorn_conf: str = "/etc/tunedstack/gunicorn.conf.py"
+    manifest: str = "/etc/tunedstack/manifest"
+    applied_manifest: str = "/var/lib/tunedstack/applied-manifest"
+    ready_marker: str = "/var/lib/tunedstack/ready"
+    apply_script: str = "/usr/local/sbin/tunedstack-apply"
+    firstboot_script: str = "/usr/local/sbin/tunedstack-firstboot"
+    volume_device_prefix: str = "/dev/disk/by-id/scsi-0Linode_Volume_"
+
+
+@dataclass(frozen=True)
+class Ports:
+    http: int = 80
+    stats: int = 8404
+    postgres: int = 5432
+    redis: int = 6379
+
+
+@dataclass(frozen=True)
+class Names:
+    db_user: str = "app"
+    db_name: str = "app"
+
+
+PATHS = Paths()
+PORTS = Ports()
+NAMES = Names()
+SAMPLE_APP_MODULE = "tunedstack_app"
+
+
+def volume_label(stack: str) -> str:
+    """Linode volume labels: 1-32 of letters, digits, `-` and `_`."""
+    return f"tunedstack-{stack}-data"[:32]
+
+
+def volume_device(stack: str) -> str:
+    return PATHS.volume_device_prefix + volume_label(stack)

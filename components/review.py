@@ -1,0 +1,117 @@
+"""Reading a stack's box without a cloud: render it to a folder, or diff two renderings."""
+
+from __future__ import annotations
+
+import difflib
+import secrets as pysecrets
+import string
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from components.errors import Problem, SettingsError
+from components.render import Rendered, Secrets, render_files
+from components.settings import load_stack_file
+from components.sizing import size
+from components.userdata import cloud_config
+
+USER_DATA = "user-data"
+
+
+def generated_secrets() -> Secrets:
+    """Fresh local passwords, for a box that never sees Pulumi (the rehearsal)."""
+    alphabet = string.ascii_letters + string.digits
+    return Secrets(*("".join(pysecrets.choice(alphabet) for _ in range(32)) for _ in range(2)))
+
+
+def render_stack(
+    root: Path,
+    stack: str,
+    secrets: Secrets,
+    extra_ssh_keys: list[str] | None = None,
+    stacks: Path | None = None,
+) -> tuple[Rendered, str]:
+    """Render with the templates under `root`, the stack file from `stacks` (default root's)."""
+    settings = load_stack_file(stacks or root / "stacks", stack)
+    rendered = render_files(
+        stack, settings, size(settings, f"stacks/Pulumi.{stack}.yaml"), secrets, root
+    )
+    keys = [*settings.ssh_keys, *(extra_ssh_keys or [])]
+    return rendered, cloud_config(rendered, settings.instance_label(stack), keys)
+
+
+def write_tree(rendered: Rendered, document: str, out: Path) -> list[Path]:
+    """Each file under its path on the box, plus the document as `user-data`."""
+    written = []
+    for f in rendered.files:
+        target = out / f.path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f.content)
+        target.chmod(int(f.mode, 8))
+        written.append(target)
+    (out / USER_DATA).write_text(document)
+    return [*written, out / USER_DATA]
+
+
+def read_tree(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): p.read_text()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != USER_DATA
+    }
+
+
+def render_revision(repo: Path, rev: str, stack: str, out: Path) -> bool:
+    """Render `stack` as revision `rev` would (its own code and stack file). False: no stack."""
+    with tempfile.TemporaryDirectory(prefix="tunedstack-base-") as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(repo), "archive", rev], capture_output=True, check=False
+        )
+        if archive.returncode != 0:
+            raise SettingsError("--base", [Problem("--base", rev, archive.stderr.decode().strip())])
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+        if not (Path(tmp) / "stacks" / f"Pulumi.{stack}.yaml").is_file():
+            return False
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "components.cli",
+                "render",
+                "--stack",
+                stack,
+                "--project-dir",
+                tmp,
+                "--out",
+                str(out),
+            ],
+            cwd=tmp,
+            env={"PYTHONPATH": tmp, "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise SettingsError(
+                f"{rev}:stacks/Pulumi.{stack}.yaml",
+                [Problem("--base", rev, f"cannot render that revision: {result.stderr.strip()}")],
+            )
+        return True
+
+
+def unified_diff(old: dict[str, str], new: dict[str, str]) -> str:
+    chunks: list[str] = []
+    for path in sorted(set(old) | set(new)):
+        a, b = old.get(path), new.get(path)
+        if a == b:
+            continue
+        chunks.extend(
+            difflib.unified_diff(
+                (a or "").splitlines(keepends=True),
+                (b or "").splitlines(keepends=True),
+                fromfile=f"a/{path}" if a is not None else "/dev/null",
+                tofile=f"b/{path}" if b is not None else "/dev/null",
+            )
+        )
+    return "".join(chunks)

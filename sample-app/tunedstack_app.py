@@ -1,0 +1,101 @@
+"""The sample WSGI app tunedstack serves when a stack names no app of its own.
+
+Two endpoints exercise the whole path HAProxy -> gunicorn -> PostgreSQL + Redis:
+  GET /healthz  200 when PostgreSQL answers `SELECT 1` and Redis answers PING, else 503
+  GET /hits     one real write and read on both: a row in PostgreSQL, a counter in Redis
+Connections are opened once per worker process and reused, as a pooled app would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import psycopg2
+import redis
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+_local = threading.local()
+
+
+def _pg() -> Any:
+    conn = getattr(_local, "pg", None)
+    if conn is None or conn.closed:
+        conn = psycopg2.connect(os.environ["DATABASE_URL"], connect_timeout=5)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS hits (id bigserial PRIMARY KEY,"
+                " at timestamptz NOT NULL DEFAULT now())"
+            )
+        _local.pg = conn
+    return conn
+
+
+def _redis() -> redis.Redis:
+    client = getattr(_local, "redis", None)
+    if client is None:
+        client = redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=5)
+        _local.redis = client
+    return client
+
+
+def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> Iterable[bytes]:
+    data = json.dumps(body).encode()
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+    )
+    return [data]
+
+
+def _health() -> tuple[str, dict[str, Any]]:
+    checks: dict[str, str] = {}
+    for name, probe in (("postgresql", _probe_pg), ("redis", _probe_redis)):
+        try:
+            probe()
+            checks[name] = "ok"
+        except Exception as e:  # any failure of a dependency is a failed health check
+            _local.__dict__.pop("pg" if name == "postgresql" else "redis", None)
+            checks[name] = f"error: {type(e).__name__}: {e}"
+    healthy = all(v == "ok" for v in checks.values())
+    return ("200 OK" if healthy else "503 Service Unavailable"), checks
+
+
+def _probe_pg() -> None:
+    with _pg().cursor() as cur:
+        cur.execute("SELECT 1")
+        cur.fetchone()
+
+
+def _probe_redis() -> None:
+    _redis().ping()
+
+
+def _hits() -> dict[str, Any]:
+    with _pg().cursor() as cur:
+        cur.execute("INSERT INTO hits DEFAULT VALUES RETURNING id")
+        row_id = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM hits")
+        rows = cur.fetchone()[0]
+    counter = _redis().incr("tunedstack:hits")
+    return {"row": row_id, "rows": rows, "counter": counter, "pid": os.getpid()}
+
+
+def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    path = environ.get("PATH_INFO", "/")
+    if path == "/healthz":
+        status, checks = _health()
+        return _json(start_response, status, checks)
+    if path == "/hits":
+        try:
+            return _json(start_response, "200 OK", _hits())
+        except Exception as e:
+            _local.__dict__.clear()
+            return _json(start_response, "503 Service Unavailable", {"error": str(e)})
+    if path == "/":
+        return _json(start_response, "200 OK", {"service": "tunedstack sample app"})
+    return _json(start_response, "404 Not Found", {"error": "not found"})
