@@ -1,0 +1,212 @@
+"""The idempotent apply script (cloud-init/apply.sh.j2), run for real on rendered files.
+
+It runs in a private mount namespace with overlays over /etc, /usr/local, /opt and /var/lib, so
+every file it installs lands in a temp dir and the host is untouched; the commands that would
+change the running system (systemctl, sysctl, systemd-tmpfiles, runuser) are recorders on PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from components.layout import PATHS
+from components.render import Rendered, Secrets, render_files
+from components.settings import Settings, load_stack_file
+from components.sizing import size
+
+REPO = Path(__file__).resolve().parent.parent
+OVERLAID = ("/etc", "/usr/local", "/opt", "/var/lib")
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="needs root and unshare for a private mount namespace",
+)
+
+
+def _stage(rendered: Rendered, folder: Path) -> None:
+    for f in rendered.files:
+        target = folder / f.path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f.content)
+        target.chmod(int(f.mode, 8))
+
+
+@dataclass
+class Run:
+    log: list[str]
+    output: str
+
+
+@pytest.fixture
+def staging() -> Settings:
+    return load_stack_file(REPO / "stacks", "staging")
+
+
+def _render(settings: Settings) -> Rendered:
+    return render_files("staging", settings, size(settings), Secrets.placeholders())
+
+
+def _run_steps(tmp_path: Path, steps: list[str], pending_restart: str = "0") -> list[Run]:
+    """Run shell `steps` in one namespace; each step's recorded commands and output."""
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    record = tmp_path / "record"
+    for name in ("systemctl", "sysctl", "systemd-tmpfiles", "runuser"):
+        stub = stubs / name
+        stub.write_text(
+            f'#!/bin/sh\necho "{name} $*" >> {record}\n'
+            + (f"echo {pending_restart}\n" if name == "runuser" else "")
+        )
+        stub.chmod(0o755)
+    mounts = []
+    for i, folder in enumerate(OVERLAID):
+        upper, work = tmp_path / f"upper{i}", tmp_path / f"work{i}"
+        upper.mkdir()
+        work.mkdir()
+        options = f"lowerdir={folder},upperdir={upper},workdir={work}"
+        mounts.append(f"mount -t overlay overlay -o {options} {folder}")
+    body = []
+    for n, step in enumerate(steps):
+        body.append(
+            f": > {record}; ( {step} ) > {tmp_path}/out{n} 2>&1; "
+            f"echo rc=$? >> {tmp_path}/out{n}; cp {record} {tmp_path}/rec{n}"
+        )
+    driver = tmp_path / "driver.sh"
+    driver.write_text(
+        "set -e\n"
+        + "\n".join(mounts)
+        + f"\nexport PATH={stubs}:$PATH\nset +e\n"
+        + "\n".join(body)
+        + "\n"
+    )
+    subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "bash", str(driver)],
+        check=True,
+        timeout=120,
+    )
+    return [
+        Run((tmp_path / f"rec{n}").read_text().splitlines(), (tmp_path / f"out{n}").read_text())
+        for n in range(len(steps))
+    ]
+
+
+def _first_boot(staged: Path) -> str:
+    # What cloud-init's write_files does, then the apply the first-boot script runs.
+    return f"cp -a {staged}/. / && {PATHS.apply_script}"
+
+
+def test_first_boot_applies_everything_in_order_then_nothing(
+    tmp_path: Path, staging: Settings
+) -> None:
+    rendered = _render(staging)
+    _stage(rendered, tmp_path / "v1")
+    first, again = _run_steps(tmp_path, [_first_boot(tmp_path / "v1"), PATHS.apply_script])
+    assert first.output.endswith("rc=0\n"), first.output
+    pg_unit = f"postgresql@{size(staging).postgres.version}-main.service"
+    assert first.log == [
+        "systemctl restart systemd-modules-load.service",
+        "sysctl --system --quiet",
+        "systemd-tmpfiles --create",
+        "systemctl daemon-reload",
+        f"systemctl is-active --quiet {pg_unit}",
+        f"systemctl reload {pg_unit}",
+        "runuser -u postgres -- psql -XAtc SELECT count(*) FROM pg_settings WHERE pending_restart",
+        f"systemctl restart {pg_unit}",
+        "systemctl restart redis-server.service",
+        "systemctl restart tunedstack-app.socket",
+        "systemctl restart tunedstack-app.service",
+        "systemctl restart haproxy.service",
+        "systemctl reload-or-restart ssh.service",
+    ]
+    assert again.output.endswith("rc=0\n") and again.log == []
+    assert "changed" not in again.output
+
+
+def test_day2_rollout_touches_only_what_changed(tmp_path: Path, staging: Settings) -> None:
+    v1 = _render(staging)
+    v2 = _render(
+        staging.model_copy(
+            update={
+                "services": staging.services.model_copy(
+                    update={
+                        "haproxy": staging.services.haproxy.model_copy(
+                            update={"queue_timeout_seconds": 20}
+                        )
+                    }
+                )
+            }
+        )
+    )
+    changed = [p for p, f in v2.by_path().items() if v1.by_path()[p] != f]
+    assert changed == ["/etc/haproxy/haproxy.cfg"]
+    _stage(v1, tmp_path / "v1")
+    _stage(v2, tmp_path / "v2")
+    _, rollout, again = _run_steps(
+        tmp_path,
+        [
+            _first_boot(tmp_path / "v1"),
+            f"{PATHS.apply_script} --from {tmp_path / 'v2'} && grep -q 'timeout queue 20s' "
+            "/etc/haproxy/haproxy.cfg",
+            f"{PATHS.apply_script} --from {tmp_path / 'v2'}",
+        ],
+    )
+    assert rollout.output.endswith("rc=0\n"), rollout.output
+    assert "installed /etc/haproxy/haproxy.cfg" in rollout.output
+    assert rollout.output.count("installed ") == 1
+    assert rollout.log == ["systemctl reload-or-restart haproxy.service"]
+    assert again.log == [] and "installed" not in again.output
+
+
+def test_postgres_change_restarts_only_when_postgres_asks(
+    tmp_path: Path, staging: Settings
+) -> None:
+    v1 = _render(staging)
+    bigger = staging.model_copy(
+        update={
+            "services": staging.services.model_copy(
+                update={
+                    "postgres": staging.services.postgres.model_copy(update={"max_connections": 80})
+                }
+            )
+        }
+    )
+    v2 = _render(bigger)
+    _stage(v1, tmp_path / "v1")
+    _stage(v2, tmp_path / "v2")
+    _, rollout = _run_steps(
+        tmp_path,
+        [_first_boot(tmp_path / "v1"), f"{PATHS.apply_script} --from {tmp_path / 'v2'}"],
+        pending_restart="1",
+    )
+    pg_unit = f"postgresql@{size(staging).postgres.version}-main.service"
+    assert f"systemctl reload {pg_unit}" in rollout.log
+    assert f"systemctl restart {pg_unit}" in rollout.log
+    assert not any("redis" in line or "haproxy" in line for line in rollout.log)
+
+
+def test_incomplete_staging_changes_nothing(tmp_path: Path, staging: Settings) -> None:
+    v1 = _render(staging)
+    _stage(v1, tmp_path / "v1")
+    _stage(v1, tmp_path / "broken")
+    (tmp_path / "broken/etc/redis/redis.conf").unlink()
+    _, rollout = _run_steps(
+        tmp_path,
+        [_first_boot(tmp_path / "v1"), f"{PATHS.apply_script} --from {tmp_path / 'broken'}"],
+    )
+    assert "staged /etc/redis/redis.conf is missing" in rollout.output
+    assert rollout.output.endswith("rc=1\n")
+    assert rollout.log == []
+
+
+def test_script_parses_as_bash() -> None:
+    staging = load_stack_file(REPO / "stacks", "staging")
+    script = _render(staging).by_path()[PATHS.apply_script].content
+    result = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True)
+    assert result.returncode == 0, result.stderr
+    assert script.startswith("#!/bin/bash\n")
