@@ -17,6 +17,7 @@ from components.review import (
     read_tree,
     render_revision,
     render_stack,
+    render_tree,
     unified_diff,
     write_tree,
 )
@@ -70,9 +71,8 @@ def _diff(args: argparse.Namespace) -> int:
             old = read_tree(old_dir)
         elif render_revision(root, args.base, args.stack, old_dir):
             old = read_tree(old_dir)
-        rendered, document = render_stack(root, args.stack, Secrets.placeholders())
-        write_tree(rendered, document, new_dir)
-        print(unified_diff(old, read_tree(new_dir)), end="")
+        new = read_tree(new_dir) if render_tree(root, args.stack, new_dir, "working tree") else {}
+        print(unified_diff(old, new), end="")
     return 0
 
 

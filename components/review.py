@@ -62,8 +62,43 @@ def read_tree(folder: Path) -> dict[str, str]:
     }
 
 
+def render_tree(tree: Path, stack: str, out: Path, label: str) -> bool:
+    """Render `stack` with the code, templates and stack file of the project in `tree`.
+
+    Each side of a diff runs its own code, so a change to sizing shows up like a change to a
+    stack file. False when that tree has no such stack.
+    """
+    if not (tree / "stacks" / f"Pulumi.{stack}.yaml").is_file():
+        return False
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "components.cli",
+            "render",
+            "--stack",
+            stack,
+            "--project-dir",
+            str(tree),
+            "--out",
+            str(out),
+        ],
+        cwd=tree,
+        env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SettingsError(
+            f"{label}:stacks/Pulumi.{stack}.yaml",
+            [Problem("--base", label, f"cannot render it: {result.stderr.strip()}")],
+        )
+    return True
+
+
 def render_revision(repo: Path, rev: str, stack: str, out: Path) -> bool:
-    """Render `stack` as revision `rev` would (its own code and stack file). False: no stack."""
+    """Render `stack` as git revision `rev` would (its own code and stack file)."""
     with tempfile.TemporaryDirectory(prefix="tunedstack-base-") as tmp:
         archive = subprocess.run(
             ["git", "-C", str(repo), "archive", rev], capture_output=True, check=False
@@ -71,33 +106,7 @@ def render_revision(repo: Path, rev: str, stack: str, out: Path) -> bool:
         if archive.returncode != 0:
             raise SettingsError("--base", [Problem("--base", rev, archive.stderr.decode().strip())])
         subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
-        if not (Path(tmp) / "stacks" / f"Pulumi.{stack}.yaml").is_file():
-            return False
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "components.cli",
-                "render",
-                "--stack",
-                stack,
-                "--project-dir",
-                tmp,
-                "--out",
-                str(out),
-            ],
-            cwd=tmp,
-            env={"PYTHONPATH": tmp, "PATH": "/usr/bin:/bin"},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise SettingsError(
-                f"{rev}:stacks/Pulumi.{stack}.yaml",
-                [Problem("--base", rev, f"cannot render that revision: {result.stderr.strip()}")],
-            )
-        return True
+        return render_tree(Path(tmp), stack, out, rev)
 
 
 def unified_diff(old: dict[str, str], new: dict[str, str]) -> str:

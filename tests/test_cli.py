@@ -53,3 +53,116 @@ def test_console_script_without_token_or_network(repo: Path, tmp_path: Path) -> 
     )
     assert result.returncode == 0, result.stderr
     assert "g6-dedicated-8" in result.stdout
+
+
+def test_render_writes_the_tree_with_placeholders(tmp_path: Path, repo: Path) -> None:
+    assert main(["render", "--stack", "staging", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "user-data").read_text().startswith("#cloud-config")
+    redis_conf = (tmp_path / "etc/redis/redis.conf").read_text()
+    assert "requirepass SECRETredisPassword" in redis_conf
+    assert oct((tmp_path / "etc/tunedstack/app.env").stat().st_mode)[-3:] == "600"
+
+
+def test_render_can_generate_local_secrets(tmp_path: Path) -> None:
+    key = tmp_path / "id.pub"
+    key.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGxvY2FsIHJlaGVhcnNhbCBrZXkgb25seQ== x\n")
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "render",
+                "--stack",
+                "staging",
+                "--out",
+                str(out),
+                "--generate-secrets",
+                "--ssh-key",
+                str(key),
+            ]
+        )
+        == 0
+    )
+    assert "SECRET" not in (out / "etc/redis/redis.conf").read_text()
+    assert (
+        "AAAAC3NzaC1lZDI1NTE5AAAAIGxvY2FsIHJlaGVhcnNhbCBrZXkgb25seQ=="
+        in (out / "user-data").read_text()
+    )
+
+
+def test_diff_against_an_older_stack_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, repo: Path
+) -> None:
+    old = tmp_path / "old.yaml"
+    old.write_text(
+        (repo / "stacks/Pulumi.staging.yaml").read_text().replace("allkeys-lru", "allkeys-lfu")
+    )
+    assert main(["diff", "--stack", "staging", "--old-file", str(old)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("--- a/etc/redis/redis.conf\n+++ b/etc/redis/redis.conf\n")
+    assert "-maxmemory-policy allkeys-lfu\n+maxmemory-policy allkeys-lru\n" in out
+    assert "requirepass" not in out
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path, repo: Path) -> Path:
+    """This project's rendering inputs in a git repository of their own, one commit deep."""
+    copy = tmp_path / "project"
+    for name in ("components", "cloud-init", "sample-app", "stacks"):
+        shutil.copytree(repo / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(repo / "Pulumi.yaml", copy)
+    _git(copy, "init", "-q")
+    _git(copy, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
+    _git(copy, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
+    return copy
+
+
+def test_diff_against_a_git_revision(
+    capsys: pytest.CaptureFixture[str], project_copy: Path
+) -> None:
+    stack = project_copy / "stacks/Pulumi.staging.yaml"
+    stack.write_text(stack.read_text().replace("peakConnections: 4000", "peakConnections: 6000"))
+    assert (
+        main(["diff", "--stack", "staging", "--base", "HEAD", "--project-dir", str(project_copy)])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "--- a/etc/haproxy/haproxy.cfg" in out
+    assert "-    maxconn 5120\n+    maxconn 8192\n" in out
+    # Secrets are always placeholders in a diff, whatever the box will get.
+    assert [line for line in out.splitlines() if "requirepass" in line] == [
+        " requirepass SECRETredisPassword"
+    ]
+
+
+def test_diff_shows_a_sizing_code_change_too(
+    capsys: pytest.CaptureFixture[str], project_copy: Path
+) -> None:
+    budget = project_copy / "components/sizing/budget.py"
+    budget.write_text(budget.read_text().replace("REDIS_SHARE = 0.28", "REDIS_SHARE = 0.20"))
+    assert main(["diff", "--stack", "staging", "--project-dir", str(project_copy)]) == 0
+    out = capsys.readouterr().out
+    assert "--- a/etc/redis/redis.conf" in out and "+maxmemory " in out
+
+
+def test_diff_with_no_change_is_empty(
+    capsys: pytest.CaptureFixture[str], project_copy: Path
+) -> None:
+    assert main(["diff", "--stack", "staging", "--project-dir", str(project_copy)]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_diff_of_a_new_stack_shows_every_file_added(
+    capsys: pytest.CaptureFixture[str], project_copy: Path
+) -> None:
+    shutil.copy(
+        project_copy / "stacks/Pulumi.staging.yaml", project_copy / "stacks/Pulumi.dev.yaml"
+    )
+    assert main(["diff", "--stack", "dev", "--project-dir", str(project_copy)]) == 0
+    out = capsys.readouterr().out
+    assert "--- /dev/null\n+++ b/etc/haproxy/haproxy.cfg" in out
