@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by bin/tunedstack and bin/test: the project's virtualenv (the one Pulumi.yaml names)
 # and the Debian packages a step needs, installed once and only when missing.
 
