@@ -16,6 +16,7 @@ class Paths:
     manifest: str = "/etc/tunedstack/manifest"
     applied_manifest: str = "/var/lib/tunedstack/applied-manifest"
     ready_marker: str = "/var/lib/tunedstack/ready"
+    staging_dir: str = "/var/lib/tunedstack"
     apply_script: str = "/usr/local/sbin/tunedstack-apply"
     firstboot_script: str = "/usr/local/sbin/tunedstack-firstboot"
     volume_device_prefix: str = "/dev/disk/by-id/scsi-0Linode_Volume_"
@@ -24,6 +25,8 @@ class Paths:
 @dataclass(frozen=True)
 class Ports:
     http: int = 80
+    https: int = 443
+    ssh: int = 22
     stats: int = 8404
     postgres: int = 5432
     redis: int = 6379
