@@ -7,10 +7,7 @@ change the running system (systemctl, sysctl, systemd-tmpfiles, runuser) are rec
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,28 +16,15 @@ from components.layout import PATHS
 from components.render import Rendered, Secrets, render_files
 from components.settings import Settings, load_stack_file
 from components.sizing import size
+from tests.namespace import Run, needs_namespace, run_steps, stage
 
 REPO = Path(__file__).resolve().parent.parent
-OVERLAID = ("/etc", "/usr/local", "/opt", "/var/lib")
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("unshare") is None,
-    reason="needs root and unshare for a private mount namespace",
-)
+pytestmark = needs_namespace
 
 
 def _stage(rendered: Rendered, folder: Path) -> None:
-    for f in rendered.files:
-        target = folder / f.path.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(f.content)
-        target.chmod(int(f.mode, 8))
-
-
-@dataclass
-class Run:
-    log: list[str]
-    output: str
+    stage({f.path: (f.content, f.mode) for f in rendered.files}, folder)
 
 
 @pytest.fixture
@@ -53,47 +37,7 @@ def _render(settings: Settings) -> Rendered:
 
 
 def _run_steps(tmp_path: Path, steps: list[str], pending_restart: str = "0") -> list[Run]:
-    """Run shell `steps` in one namespace; each step's recorded commands and output."""
-    stubs = tmp_path / "stubs"
-    stubs.mkdir()
-    record = tmp_path / "record"
-    for name in ("systemctl", "sysctl", "systemd-tmpfiles", "runuser"):
-        stub = stubs / name
-        stub.write_text(
-            f'#!/bin/sh\necho "{name} $*" >> {record}\n'
-            + (f"echo {pending_restart}\n" if name == "runuser" else "")
-        )
-        stub.chmod(0o755)
-    mounts = []
-    for i, folder in enumerate(OVERLAID):
-        upper, work = tmp_path / f"upper{i}", tmp_path / f"work{i}"
-        upper.mkdir()
-        work.mkdir()
-        options = f"lowerdir={folder},upperdir={upper},workdir={work}"
-        mounts.append(f"mount -t overlay overlay -o {options} {folder}")
-    body = []
-    for n, step in enumerate(steps):
-        body.append(
-            f": > {record}; ( {step} ) > {tmp_path}/out{n} 2>&1; "
-            f"echo rc=$? >> {tmp_path}/out{n}; cp {record} {tmp_path}/rec{n}"
-        )
-    driver = tmp_path / "driver.sh"
-    driver.write_text(
-        "set -e\n"
-        + "\n".join(mounts)
-        + f"\nexport PATH={stubs}:$PATH\nset +e\n"
-        + "\n".join(body)
-        + "\n"
-    )
-    subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "bash", str(driver)],
-        check=True,
-        timeout=120,
-    )
-    return [
-        Run((tmp_path / f"rec{n}").read_text().splitlines(), (tmp_path / f"out{n}").read_text())
-        for n in range(len(steps))
-    ]
+    return run_steps(tmp_path, steps, answers={"runuser": pending_restart})
 
 
 def _first_boot(staged: Path) -> str:
