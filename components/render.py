@@ -24,6 +24,8 @@ SAMPLE_APP_SOURCE = PACKAGE_ROOT / "sample-app" / f"{SAMPLE_APP_MODULE}.py"
 VOLUME_WAIT_SECONDS = 600
 HEALTH_WAIT_SECONDS = 180
 _SECRET = re.compile(r"[A-Za-z0-9]{16,128}")
+# Length of generated service passwords (Pulumi's and the rehearsal's alike).
+SECRET_LENGTH = 32
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,9 @@ from components.errors import MISSING, Problem, SettingsError
 from components.plans import PLANS, REGIONS
 
 NAMESPACE = "tunedstack"
+# Secret settings: read only as Pulumi secrets by the program, never part of the model.
+SSH_PRIVATE_KEY = "sshPrivateKey"
+SECRET_KEYS = frozenset({SSH_PRIVATE_KEY})
 
 Environment = Literal["development", "staging", "production"]
 Image = Literal["linode/debian12", "linode/ubuntu24.04"]
@@ -377,7 +380,11 @@ def raw_from_stack_text(text: str, source: str) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise SettingsError(source, [Problem("config", config, "must be a mapping of settings")])
     prefix = f"{NAMESPACE}:"
-    return {k.removeprefix(prefix): v for k, v in config.items() if k.startswith(prefix)}
+    return {
+        k.removeprefix(prefix): v
+        for k, v in config.items()
+        if k.startswith(prefix) and k.removeprefix(prefix) not in SECRET_KEYS
+    }
 
 
 def load_stack_file(stacks_dir: Path, stack: str) -> Settings:

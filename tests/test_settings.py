@@ -11,6 +11,7 @@ import yaml
 
 from components.errors import SettingsError
 from components.settings import (
+    SECRET_KEYS,
     Settings,
     load_pulumi_config,
     load_stack_file,
@@ -112,9 +113,11 @@ def test_bad_wsgi_target(minimal_raw: dict[str, Any]) -> None:
     assert "tunedstack:app.wsgi = 'myapp': must be `module:callable`" in text
 
 
-def test_stack_file_ignores_other_namespaces() -> None:
+def test_stack_file_ignores_other_namespaces_and_secrets() -> None:
     raw = raw_from_stack_text(
-        "config:\n  linode:token: {secure: abc}\n  tunedstack:plan: g6-nanode-1\n", "f"
+        "config:\n  linode:token: {secure: abc}\n  tunedstack:plan: g6-nanode-1\n"
+        "  tunedstack:sshPrivateKey: {secure: def}\n",
+        "f",
     )
     assert raw == {"plan": "g6-nanode-1"}
 
@@ -148,8 +151,13 @@ def test_pulumi_config_loader_gives_the_same_settings(repo: Path, stack_name: st
 def test_project_file_declares_every_key_with_the_models_defaults(repo: Path) -> None:
     declared = yaml.safe_load((repo / "Pulumi.yaml").read_text())["config"]
     names = {f.alias: f for f in Settings.model_fields.values()}
-    assert set(declared) == {f"tunedstack:{alias}" for alias in names}
+    secret = {f"tunedstack:{key}" for key in SECRET_KEYS}
+    assert set(declared) == {f"tunedstack:{alias}" for alias in names} | secret
+    for key in secret:
+        assert declared[key]["secret"] is True
     for key, decl in declared.items():
+        if key in secret:
+            continue
         field = names[key.removeprefix("tunedstack:")]
         assert decl.get("description"), key
         if "default" in decl:
