@@ -1,0 +1,218 @@
+"""Run the real Pulumi program (__main__.py) under Pulumi's own mocks, with a stack's config.
+
+The Linode API is the one thing mocked: `Mocks` answers resource creations and the
+getInstanceType invoke from the offline catalog. Every register request is kept as sent, so
+tests see the real inputs, which of them are secret, and the resource options.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import runpy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from google.protobuf import json_format
+from pulumi.runtime import mocks
+from pulumi.runtime.settings import get_root_resource
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from components.plans import PLANS
+
+REPO = Path(__file__).resolve().parent.parent
+SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
+TEST_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnotARealKeyOnlyForMocks\n-----END"
+PUBLIC_IPV4 = "203.0.113.10"
+PRIVATE_IPV4 = "192.168.128.7"
+IPV6 = "2600:3c00::f03c:91ff:fe00:1"
+
+
+def mock_password(name: str) -> str:
+    """What the mocked pulumi-random hands out: stable per resource name, letters and digits."""
+    return hashlib.sha256(name.encode()).hexdigest()[:32]
+
+
+class LinodeMocks(pulumi.runtime.Mocks):
+    def __init__(self, live_plans: dict[str, tuple[int, int]] | None = None) -> None:
+        self.live_plans = live_plans or {}
+        self.invokes: list[tuple[str, dict[str, Any]]] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        state = dict(args.inputs)
+        rid = f"{args.name}-id"
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            state["result"] = mock_password(args.name)
+        elif args.typ == "linode:index/instance:Instance":
+            rid = "4242"
+            state.update(ipv4s=[PRIVATE_IPV4, PUBLIC_IPV4], ipv6=f"{IPV6}/128")
+        elif args.typ == "linode:index/firewall:Firewall":
+            rid = "5151"
+        elif args.typ == "linode:index/volume:Volume":
+            rid = "7373"
+        return rid, state
+
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        self.invokes.append((args.token, dict(args.args)))
+        if args.token == "linode:index/getInstanceType:getInstanceType":
+            plan = PLANS[args.args["id"]]
+            memory, vcpus = self.live_plans.get(plan.id, (plan.memory_mb, plan.vcpus))
+            found = {
+                "id": plan.id,
+                "label": plan.id,
+                "memory": memory,
+                "vcpus": vcpus,
+                "disk": plan.disk_mb,
+                "class": plan.plan_class,
+            }
+            return found, []
+        raise NotImplementedError(args.token)
+
+
+@dataclass
+class Registration:
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    secret_paths: set[str]
+    protect: bool
+    ignore_changes: list[str]
+    retain_on_delete: bool
+    dependencies: list[str]
+
+
+def _unwrap(value: Any, path: str, secrets: set[str]) -> Any:
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG[0]) == SECRET_SIG[1]:
+            secrets.add(path)
+            return _unwrap(value.get("value"), path, secrets)
+        return {k: _unwrap(v, f"{path}.{k}" if path else k, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v, f"{path}[{i}]", secrets) for i, v in enumerate(value)]
+    return value
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    def __init__(self, linode: LinodeMocks) -> None:
+        super().__init__(linode)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        raw = json_format.MessageToDict(request, preserving_proto_field_name=False)
+        secrets: set[str] = set()
+        inputs = _unwrap(raw.get("object", {}), "", secrets)
+        self.registrations.append(
+            Registration(
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                custom=bool(request.custom),
+                inputs=inputs,
+                secret_paths=secrets,
+                protect=bool(request.protect),
+                ignore_changes=list(request.ignoreChanges),
+                retain_on_delete=bool(request.retainOnDelete),
+                dependencies=list(request.dependencies),
+            )
+        )
+        return super().RegisterResource(request)  # type: ignore[no-untyped-call]
+
+
+@dataclass
+class ProgramRun:
+    resources: list[Registration]
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+    invokes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def of_type(self, typ: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == typ]
+
+    def one(self, typ: str) -> Registration:
+        (found,) = self.of_type(typ)
+        return found
+
+
+def stack_config(
+    stack: str, overrides: dict[str, Any] | None = None, with_key: bool = True
+) -> dict[str, str]:
+    """The stack file's config as the engine passes it: strings, structured values as JSON."""
+    doc = yaml.safe_load((REPO / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    config = {**doc["config"], **(overrides or {})}
+    if with_key:
+        config["tunedstack:sshPrivateKey"] = TEST_PRIVATE_KEY
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+
+
+class ProgramFailed(Exception):
+    """The program raised; `registrations` is what it had sent to the engine by then."""
+
+    def __init__(self, cause: BaseException, registrations: list[Registration]) -> None:
+        super().__init__(str(cause))
+        self.registrations = registrations
+
+
+def run_program(
+    stack: str,
+    config: dict[str, str],
+    live_plans: dict[str, tuple[int, int]] | None = None,
+    preview: bool = False,
+) -> ProgramRun:
+    """Run __main__.py once, in a fresh context, and return what it registered and exported."""
+    return run_body(
+        stack,
+        config,
+        lambda: runpy.run_path(str(REPO / "__main__.py"), run_name="__main__"),
+        live_plans,
+        preview,
+    )
+
+
+def run_body(
+    stack: str,
+    config: dict[str, str],
+    body: Callable[[], object],
+    live_plans: dict[str, tuple[int, int]] | None = None,
+    preview: bool = False,
+) -> ProgramRun:
+    """Run `body` as a Pulumi program under the mocks (a component on its own, or __main__)."""
+    linode = LinodeMocks(live_plans)
+    monitor = RecordingMonitor(linode)
+
+    def go() -> ProgramRun:
+        pulumi.runtime.set_all_config(config, secret_keys=["tunedstack:sshPrivateKey"])
+        pulumi.runtime.set_mocks(
+            linode, project="tunedstack", stack=stack, preview=preview, monitor=monitor
+        )
+        try:
+
+            def program() -> None:
+                body()
+
+            _sync_await(run_pulumi_func(program))
+        except Exception as e:
+            raise ProgramFailed(e, monitor.registrations) from e
+        root = get_root_resource()
+        assert root is not None
+        outputs, secret = {}, set()
+        for name, value in root.outputs.items():  # type: ignore[attr-defined]
+            out = pulumi.Output.from_input(value)
+            outputs[name] = _sync_await(out.future())
+            if _sync_await(out.is_secret()):
+                secret.add(name)
+        return ProgramRun(monitor.registrations, outputs, secret, linode.invokes)
+
+    try:
+        return contextvars.Context().run(go)
+    finally:
+        pulumi.runtime.set_all_config({})
