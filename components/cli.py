@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -76,6 +77,19 @@ def _diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rehearse(args: argparse.Namespace) -> int:
+    from components.rehearsal.rehearse import rehearse
+
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # so the VMs are stopped on the way out, as on Ctrl-C
+
+    signal.signal(signal.SIGTERM, interrupted)
+    root = project_root(args.project_dir)
+    report = rehearse(root, args.stack, keep=args.keep)
+    print(report.text())
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tunedstack", description="Size, render and rehearse a tuned Linode box."
@@ -113,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     base.add_argument("--old-file", type=Path, help="an older stack file to compare with")
     diff.set_defaults(handler=_diff)
+
+    rehearse = sub.add_parser(
+        "rehearse", help="boot the stack's cloud-config in a local VM and check the box"
+    )
+    _stack_args(rehearse)
+    rehearse.add_argument(
+        "--keep", action="store_true", help="leave the VM running and print how to reach it"
+    )
+    rehearse.set_defaults(handler=_rehearse)
     return parser
 
 

@@ -24,3 +24,8 @@ def test_ci_runs_the_readme_test_command() -> None:
     readme = (REPO / "README.md").read_text()
     assert "\nbin/test " in readme
     assert "exec bin/test" in (REPO / ".ci/run").read_text()
+
+
+def test_readme_main_job_is_the_staging_rehearsal() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert "\nbin/tunedstack rehearse --stack staging " in readme
