@@ -14,6 +14,7 @@ from components.explain import explain_json, explain_text
 from components.project import project_root, stacks_dir
 from components.render import Secrets
 from components.review import (
+    comment_body,
     generated_secrets,
     read_tree,
     render_revision,
@@ -73,7 +74,12 @@ def _diff(args: argparse.Namespace) -> int:
         elif render_revision(root, args.base, args.stack, old_dir):
             old = read_tree(old_dir)
         new = read_tree(new_dir) if render_tree(root, args.stack, new_dir, "working tree") else {}
-        print(unified_diff(old, new), end="")
+        diff = unified_diff(old, new)
+        if args.format == "comment":
+            base = args.old_file.name if args.old_file else args.base
+            print(comment_body(args.stack, base, diff), end="")
+        else:
+            print(diff, end="")
     return 0
 
 
@@ -88,6 +94,17 @@ def _rehearse(args: argparse.Namespace) -> int:
     report = rehearse(root, args.stack, keep=args.keep)
     print(report.text())
     return 0 if report.ok else 1
+
+
+def _reference(args: argparse.Namespace) -> int:
+    from components.reference import settings_reference, update_readme
+
+    if args.update:
+        changed = update_readme(args.update)
+        print(f"{args.update}: {'updated' if changed else 'already current'}")
+    else:
+        print(settings_reference(), end="")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="git revision to compare the working tree with (default: HEAD)",
     )
     base.add_argument("--old-file", type=Path, help="an older stack file to compare with")
+    diff.add_argument(
+        "--format",
+        choices=("text", "comment"),
+        default="text",
+        help="comment: Markdown for a pull request comment",
+    )
     diff.set_defaults(handler=_diff)
 
     rehearse = sub.add_parser(
@@ -136,6 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep", action="store_true", help="leave the VM running and print how to reach it"
     )
     rehearse.set_defaults(handler=_rehearse)
+
+    reference = sub.add_parser("reference", help="the stack settings reference (Markdown)")
+    reference.add_argument(
+        "--update",
+        type=Path,
+        metavar="README",
+        help="rewrite the reference section of this file in place",
+    )
+    reference.set_defaults(handler=_reference)
     return parser
 
 

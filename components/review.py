@@ -126,3 +126,39 @@ def unified_diff(old: dict[str, str], new: dict[str, str]) -> str:
             )
         )
     return "".join(chunks)
+
+
+# GitHub refuses comments over 65536 characters; leave room for the frame.
+COMMENT_LIMIT = 60_000
+
+
+def comment_marker(stack: str) -> str:
+    """Hidden line the workflow finds its own comment by, to update it in place."""
+    return f"<!-- tunedstack:rendered-diff:{stack} -->"
+
+
+def comment_body(stack: str, base: str, diff: str) -> str:
+    """Markdown for a pull request: the rendered files' unified diff, secrets as placeholders."""
+    files = [line[6:] for line in diff.splitlines() if line.startswith("+++ b/")]
+    removed = [
+        line[6:]
+        for line in diff.splitlines()
+        if line.startswith("--- a/") and f"+++ b/{line[6:]}" not in diff
+    ]
+    lines = [comment_marker(stack), f"### Rendered files for stack `{stack}` (against `{base}`)"]
+    if not diff:
+        lines.append("No rendered file changes: the box would get exactly the same files.")
+        return "\n".join(lines) + "\n"
+    changed = sorted(set(files) | set(removed))
+    lines.append(
+        f"{len(changed)} file(s) change on the box: " + ", ".join(f"`/{path}`" for path in changed)
+    )
+    shown = diff if len(diff) <= COMMENT_LIMIT else diff[:COMMENT_LIMIT]
+    lines += ["", "```diff", shown.rstrip("\n"), "```"]
+    if shown != diff:
+        lines.append(
+            f"(cut at {COMMENT_LIMIT} characters: run `tunedstack diff --stack {stack} "
+            f"--base {base}` for the rest)"
+        )
+    lines.append("Secrets are placeholders; running boxes get these files via the rollout.")
+    return "\n".join(lines) + "\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -166,3 +167,54 @@ def test_diff_of_a_new_stack_shows_every_file_added(
     assert main(["diff", "--stack", "dev", "--project-dir", str(project_copy)]) == 0
     out = capsys.readouterr().out
     assert "--- /dev/null\n+++ b/etc/haproxy/haproxy.cfg" in out
+
+
+def test_pr_comment_from_two_revisions_is_readable_and_holds_no_secret(
+    capsys: pytest.CaptureFixture[str], project_copy: Path
+) -> None:
+    """What preview.yml posts: the diff of the rendered files between base and head."""
+    stack = project_copy / "stacks/Pulumi.staging.yaml"
+    stack.write_text(stack.read_text().replace("allkeys-lru", "allkeys-lfu"))
+    _git(
+        project_copy,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "commit",
+        "-qam",
+        "head",
+    )
+    assert (
+        main(
+            [
+                "diff",
+                "--stack",
+                "staging",
+                "--base",
+                "HEAD~1",
+                "--format",
+                "comment",
+                "--project-dir",
+                str(project_copy),
+            ]
+        )
+        == 0
+    )
+    body = capsys.readouterr().out
+    assert body.startswith("<!-- tunedstack:rendered-diff:staging -->\n")
+    assert "1 file(s) change on the box: `/etc/redis/redis.conf`" in body
+    assert "```diff\n--- a/etc/redis/redis.conf\n+++ b/etc/redis/redis.conf\n" in body
+    assert "-maxmemory-policy allkeys-lru\n+maxmemory-policy allkeys-lfu\n" in body
+    # Only placeholders: a real render for the box would have generated passwords here.
+    assert "requirepass" not in body or "requirepass SECRETredisPassword" in body
+    for line in body.splitlines():
+        assert not re.search(r"[A-Za-z0-9]{32}", line.replace("SECRETredisPassword", "")), line
+
+
+def test_pr_comment_without_changes(capsys: pytest.CaptureFixture[str], project_copy: Path) -> None:
+    assert (
+        main(["diff", "--stack", "prod", "--format", "comment", "--project-dir", str(project_copy)])
+        == 0
+    )
+    assert "No rendered file changes" in capsys.readouterr().out
