@@ -1,0 +1,107 @@
+"""The GitHub workflows: actionlint-clean, and shaped as the project needs them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+WORKFLOWS = REPO / ".github" / "workflows"
+ACTIONLINT = shutil.which("actionlint", path=str(Path(sys.executable).parent)) or shutil.which(
+    "actionlint"
+)
+needs_actionlint = pytest.mark.skipif(ACTIONLINT is None, reason="installed by bin/test")
+
+
+def _load(name: str) -> dict[Any, Any]:
+    doc = yaml.safe_load((WORKFLOWS / name).read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads the key `on` as true
+    return dict(doc)
+
+
+def _steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(job["steps"])
+
+
+def _pulumi_step(job: dict[str, Any]) -> dict[str, Any]:
+    (step,) = [s for s in _steps(job) if str(s.get("uses", "")).startswith("pulumi/actions@")]
+    return step
+
+
+@needs_actionlint
+def test_actionlint_accepts_every_workflow() -> None:
+    assert ACTIONLINT is not None
+    result = subprocess.run([ACTIONLINT, "-no-color"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_actionlint
+def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
+    assert ACTIONLINT is not None
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        (WORKFLOWS / "deploy.yml").read_text().replace("needs: staging", "needs: stagign")
+    )
+    result = subprocess.run(
+        [ACTIONLINT, "-no-color", str(broken)], capture_output=True, text=True, cwd=REPO
+    )
+    assert result.returncode != 0 and "stagign" in result.stdout
+
+
+def test_preview_runs_per_stack_with_pr_comments() -> None:
+    wf = _load("preview.yml")
+    assert "pull_request" in wf["on"]
+    assert wf["permissions"]["pull-requests"] == "write"
+    job = wf["jobs"]["preview"]
+    assert job["strategy"]["matrix"]["stack"] == ["staging", "prod"]
+    pulumi = _pulumi_step(job)
+    assert pulumi["uses"] == "pulumi/actions@v7"
+    assert pulumi["with"]["command"] == "preview"
+    assert pulumi["with"]["comment-on-pr"] is True
+    assert pulumi["with"]["stack-name"] == "${{ matrix.stack }}"
+    steps = _steps(job)
+    uses = [s.get("uses", "") for s in steps]
+    assert uses.index("./.github/actions/setup-project") < uses.index("pulumi/actions@v7")
+    runs = " ".join(s.get("run", "") for s in steps)
+    assert "tunedstack diff" in runs and "--format comment" in runs and "pytest" in runs
+
+
+def test_setup_creates_the_virtualenv_pulumi_expects() -> None:
+    action = yaml.safe_load((REPO / ".github/actions/setup-project/action.yml").read_text())
+    runs = " ".join(s.get("run", "") for s in action["runs"]["steps"])
+    pulumi_yaml = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
+    assert f"python -m venv {pulumi_yaml['runtime']['options']['virtualenv']}" in runs
+
+
+def test_deploy_is_staging_then_reviewed_prod_never_overlapping() -> None:
+    wf = _load("deploy.yml")
+    assert wf["on"]["push"]["branches"] == ["main"]
+    staging, prod = wf["jobs"]["staging"], wf["jobs"]["prod"]
+    assert prod["needs"] == "staging"
+    assert prod["environment"] == "production"
+    assert staging["concurrency"] == {"group": "deploy-staging", "cancel-in-progress": False}
+    assert prod["concurrency"] == {"group": "deploy-prod", "cancel-in-progress": False}
+    assert _pulumi_step(staging)["with"]["command"] == "up"
+    assert _pulumi_step(prod)["with"]["stack-name"] == "prod"
+
+
+def test_drift_check_expects_no_changes_on_a_schedule() -> None:
+    wf = _load("drift.yml")
+    assert wf["on"]["schedule"]
+    job = wf["jobs"]["drift"]
+    step = _pulumi_step(job)
+    assert step["with"]["expect-no-changes"] is True and step["with"]["refresh"] is True
+    assert any(s.get("if") == "failure()" for s in _steps(job))
+
+
+def test_no_secret_is_written_into_a_workflow() -> None:
+    for path in WORKFLOWS.glob("*.yml"):
+        for line in path.read_text().splitlines():
+            if "TOKEN" in line or "PASSPHRASE" in line:
+                assert "${{ secrets." in line, f"{path.name}: {line.strip()}"
