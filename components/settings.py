@@ -172,10 +172,10 @@ class HaproxyOverrides(_Model):
 
 
 class ServiceOverrides(_Model):
-    gunicorn: GunicornOverrides = GunicornOverrides()
-    postgres: PostgresOverrides = PostgresOverrides()
-    redis: RedisOverrides = RedisOverrides()
-    haproxy: HaproxyOverrides = HaproxyOverrides()
+    gunicorn: GunicornOverrides = Field(GunicornOverrides(), description="gunicorn's workers.")
+    postgres: PostgresOverrides = Field(PostgresOverrides(), description="PostgreSQL's share.")
+    redis: RedisOverrides = Field(RedisOverrides(), description="Redis' memory.")
+    haproxy: HaproxyOverrides = Field(HaproxyOverrides(), description="HAProxy's limits.")
 
 
 class SysctlOverride(_Model):
@@ -225,9 +225,13 @@ class Settings(_Model):
     private_ip: bool = Field(False, description="Add a private IPv4 address.")
     tags: list[str] = Field(default_factory=list, description="Extra Linode tags.")
     rollout: bool = Field(True, description="Push config changes over SSH after first boot.")
-    app: AppSettings = AppSettings()
-    workload: WorkloadSettings = WorkloadSettings()
-    services: ServiceOverrides = ServiceOverrides()
+    app: AppSettings = Field(AppSettings(), description="The WSGI app gunicorn serves.")
+    workload: WorkloadSettings = Field(
+        WorkloadSettings(), description="The load to size for; every tunable follows from it."
+    )
+    services: ServiceOverrides = Field(
+        ServiceOverrides(), description="Per-service overrides of what sizing computes."
+    )
     sysctl: dict[str, SysctlOverride] = Field(
         default_factory=dict,
         description="Kernel settings over the tuned profile: `key: value` or `{value, reason}`.",
