@@ -28,6 +28,8 @@ class Ports:
     https: int = 443
     ssh: int = 22
     stats: int = 8404
+    # Where a stock gunicorn listens: the TCP port its docs use.
+    app_tcp: int = 8000
     postgres: int = 5432
     redis: int = 6379
 

@@ -35,6 +35,7 @@ SECRET_KEYS = frozenset({SSH_PRIVATE_KEY})
 Environment = Literal["development", "staging", "production"]
 Image = Literal["linode/debian12", "linode/ubuntu24.04"]
 WorkerClass = Literal["sync", "gthread"]
+Tuning = Literal["tuned", "stock"]
 RedisPolicy = Literal[
     "noeviction",
     "allkeys-lru",
@@ -225,6 +226,11 @@ class Settings(_Model):
     private_ip: bool = Field(False, description="Add a private IPv4 address.")
     tags: list[str] = Field(default_factory=list, description="Extra Linode tags.")
     rollout: bool = Field(True, description="Push config changes over SSH after first boot.")
+    tuning: Tuning = Field(
+        "tuned",
+        description="`stock`: same packages and topology with distribution defaults "
+        "(the benchmark's baseline).",
+    )
     app: AppSettings = Field(AppSettings(), description="The WSGI app gunicorn serves.")
     workload: WorkloadSettings = Field(
         WorkloadSettings(), description="The load to size for; every tunable follows from it."
@@ -302,6 +308,10 @@ class Settings(_Model):
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def stock(self) -> bool:
+        return self.tuning == "stock"
 
     @property
     def backups_enabled(self) -> bool:

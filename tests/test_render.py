@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from components.layout import PATHS
+from components.layout import PATHS, PORTS
 from components.render import Rendered, Secrets, render_files
 from components.settings import Settings, load_stack_file
 from components.sizing import Sizing, size
 from components.sizing.kernel import modern_key
 from components.sizing.postgres import GB, MB
+from components.userdata import cloud_config
 from tests import daemons, goldens
 
 REPO = Path(__file__).resolve().parent.parent
@@ -108,7 +109,8 @@ CONFIG_TEMPLATES = [p for p in (REPO / "cloud-init").glob("*.j2") if not p.name.
 # Numbers a config template may spell out: file modes, loopback addresses, protocol constants
 # (HTTP 200, APT's "1" for true), names that contain digits.
 ALLOWED_NUMERALS = re.compile(
-    r"0[0-7]{3}|SocketMode=0[0-7]{3}|660|200|\"1\";|-?::1(/128)?|127\.0\.0\.1(/32)?"
+    r"0[0-7]{3}|SocketMode=0[0-7]{3}|660|200|\"1\";|-?::1(/128)?|127\.0\.0\.1(/32|:)?"
+    r'|\["127\.0\.0\.1:"\]'
     r"|\w+=\"\w+://\S*127\.0\.0\.1:\S*\"|local0|v6only|scram-sha-256"
     r"|\S*60-tunedstack\S*|\S*20auto-upgrades"
 )
@@ -396,3 +398,66 @@ def test_rendered_scripts_pass_shellcheck(
         scripts.append(str(script))
     result = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+# ---------------------------------------------------------------- the stock baseline
+@pytest.fixture(scope="module")
+def stock() -> tuple[Settings, Sizing, Rendered]:
+    settings = load_stack_file(REPO / "stacks", "staging").model_copy(update={"tuning": "stock"})
+    sz = size(settings)
+    return settings, sz, render_files("staging", settings, sz, _generated_secrets())
+
+
+def test_stock_keeps_distribution_defaults(stock: tuple[Settings, Sizing, Rendered]) -> None:
+    _, sz, rendered = stock
+    assert set(rendered.by_path()) == {
+        "/etc/haproxy/haproxy.cfg",
+        PATHS.gunicorn_conf,
+        "/etc/systemd/system/tunedstack-app.service",
+        PATHS.app_env,
+        "/etc/ssh/sshd_config.d/60-tunedstack.conf",
+        "/etc/apt/apt.conf.d/20auto-upgrades",
+        PATHS.apply_script,
+        PATHS.firstboot_script,
+        f"{PATHS.app_dir}/tunedstack_app.py",
+        PATHS.manifest,
+    }
+    haproxy = rendered.by_path()["/etc/haproxy/haproxy.cfg"].content
+    assert "maxconn" not in haproxy and "timeout queue" not in haproxy
+    assert f"server gunicorn 127.0.0.1:{PORTS.app_tcp} check" in haproxy
+    assert "redis://127.0.0.1:6379/0" in rendered.by_path()[PATHS.app_env].content
+    assert sz.gunicorn.workers == 2 * sz.plan.vcpus + 1
+    assert "tunedstack-app.socket" not in rendered.by_path()[PATHS.firstboot_script].content
+
+
+def test_stock_configs_pass_their_checkers(
+    stock: tuple[Settings, Sizing, Rendered], tmp_path: Path
+) -> None:
+    settings, _, rendered = stock
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(rendered.by_path()["/etc/haproxy/haproxy.cfg"].content)
+    assert subprocess.run(["haproxy", "-c", "-f", str(cfg)], capture_output=True).returncode == 0
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text(
+        daemons.rewrite(
+            rendered.by_path()[PATHS.gunicorn_conf].content,
+            r'chdir = ".*"',
+            f'chdir = "{REPO / "sample-app"}"',
+        )
+    )
+    if Path(GUNICORN).exists():
+        check = subprocess.run(
+            [GUNICORN, "--check-config", "-c", str(conf)],
+            capture_output=True,
+            text=True,
+            cwd=REPO / "sample-app",
+        )
+        assert check.returncode == 0, check.stderr
+    document = tmp_path / "user-data"
+    document.write_text(cloud_config(rendered, "tunedstack-staging", settings.ssh_keys))
+    assert (
+        subprocess.run(
+            ["cloud-init", "schema", "--config-file", str(document)], capture_output=True
+        ).returncode
+        == 0
+    )

@@ -21,7 +21,7 @@ from components.sizing.budget import (
     cpu_split,
     os_reserve_mb,
 )
-from components.sizing.gunicorn import GunicornTunables, size_gunicorn
+from components.sizing.gunicorn import GunicornTunables, size_gunicorn, stock_gunicorn
 from components.sizing.haproxy import (
     HaproxyTunables,
     haproxy_memory_mb,
@@ -109,7 +109,10 @@ def size(settings: Settings, source: str = "stack", plan: Plan | None = None) ->
     redis_share = maxmemory + fork_headroom_mb(maxmemory, headroom_pct)
 
     rss = settings.app.worker_rss_mb
-    gunicorn = size_gunicorn(cpu.app, max(0, math.floor(pool * APP_SHARE)), rss, s.gunicorn)
+    if settings.stock:
+        gunicorn = stock_gunicorn(plan.vcpus)
+    else:
+        gunicorn = size_gunicorn(cpu.app, max(0, math.floor(pool * APP_SHARE)), rss, s.gunicorn)
     postgres_mb = s.postgres.memory_mb or pool - redis_share - gunicorn.workers * rss
 
     budget = Budget(

@@ -61,3 +61,26 @@ def size_gunicorn(
         cpu_bound_workers=by_cpu,
         ram_bound_workers=by_ram,
     )
+
+
+# gunicorn's own defaults, for the stock box.
+STOCK_TIMEOUT_SECONDS = 30
+STOCK_KEEPALIVE_SECONDS = 2
+
+
+def stock_gunicorn(vcpus: int) -> GunicornTunables:
+    """What a careful newcomer deploys: gunicorn's (2 x cores) + 1 on every core, its defaults."""
+    workers = cpu_bound_workers(vcpus)
+    return GunicornTunables(
+        workers=workers,
+        worker_class="sync",
+        threads=1,
+        timeout_seconds=STOCK_TIMEOUT_SECONDS,
+        graceful_timeout_seconds=STOCK_TIMEOUT_SECONDS,
+        keepalive_seconds=STOCK_KEEPALIVE_SECONDS,
+        max_requests=0,
+        max_requests_jitter=0,
+        backlog=LISTEN_BACKLOG,
+        cpu_bound_workers=workers,
+        ram_bound_workers=workers,
+    )

@@ -20,6 +20,10 @@ HTTP_REQUEST_TIMEOUT_S = 10
 # Longer than a keep-alive client's think time, so held connections are reused, not re-opened.
 KEEPALIVE_TIMEOUT_S = 15
 CHECK_INTERVAL_S = 2
+# Debian's haproxy.cfg defaults, for the stock box.
+STOCK_CONNECT_TIMEOUT_S = 5
+STOCK_CLIENT_TIMEOUT_S = 50
+STOCK_SERVER_TIMEOUT_S = 50
 
 
 @dataclass(frozen=True)
