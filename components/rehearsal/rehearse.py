@@ -99,9 +99,10 @@ class Rehearsal:
     log: Log = print
     keep: bool = False
     cache: Path = field(default_factory=cache_root)
+    override: Settings | None = None  # the stack's settings, changed (the benchmark's modes)
 
     def __post_init__(self) -> None:
-        self.settings = load_stack_file(self.root / "stacks", self.stack)
+        self.settings = self.override or load_stack_file(self.root / "stacks", self.stack)
         self.sizing = size(self.settings, f"stacks/Pulumi.{self.stack}.yaml")
         self.secrets: Secrets = generated_secrets()
         self.vms: list[Vm] = []
@@ -221,28 +222,31 @@ class Rehearsal:
         )
 
     # ------------------------------------------------------------------ the run
-    def run(self) -> Report:
-        started = time.monotonic()
+    def prepare(self) -> tuple[BaseImage, Accel, str, Path]:
+        """Host packages, the cached image, a run folder, and the accelerator that works."""
         ensure_packages()
         image = build(self.cache)
         run = Path(tempfile.mkdtemp(prefix=f"{self.stack}-", dir=self.cache.as_posix()))
         works, reason = kvm_works(image, run)
-        report = Report(self.stack, "kvm" if works else "tcg", reason)
-        report.phases.append(Phase("base image", time.monotonic() - started))
-        self.log(f"image {image.folder.name} ready; accelerator {report.accel} ({reason})")
+        accel: Accel = "kvm" if works else "tcg"
+        self.log(f"image {image.folder.name} ready; accelerator {accel} ({reason})")
+        return image, accel, reason, run
+
+    def new_volume(self, run: Path) -> Path:
+        """A blank disk standing in for a new Linode volume of the stack's size."""
         data_disk = run / "volume.qcow2"
+        size_arg = f"{self.settings.volume_size_gb}G"
         subprocess.run(
-            [
-                "qemu-img",
-                "create",
-                "-q",
-                "-f",
-                "qcow2",
-                str(data_disk),
-                f"{self.settings.volume_size_gb}G",
-            ],
-            check=True,
+            ["qemu-img", "create", "-q", "-f", "qcow2", str(data_disk), size_arg], check=True
         )
+        return data_disk
+
+    def run(self) -> Report:
+        started = time.monotonic()
+        image, accel, reason, run = self.prepare()
+        report = Report(self.stack, accel, reason)
+        report.phases.append(Phase("base image", time.monotonic() - started))
+        data_disk = self.new_volume(run)
         rendered = self.render(self.settings, self.sizing)
         document = self.document(rendered)
         try:
