@@ -96,6 +96,57 @@ def _rehearse(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from components.bench.bench import bench
+    from components.bench.profiles import SMOKE_C10K, SMOKE_SEED, C10kProfile, SeedProfile
+
+    seed = SMOKE_SEED if args.smoke else SeedProfile()
+    c10k = SMOKE_C10K if args.smoke else C10kProfile()
+    seed = replace(
+        seed,
+        **{
+            k: v
+            for k, v in {
+                "testers": args.testers,
+                "clients_per_tester": args.clients_per_tester,
+                "spawn_per_tester_per_s": args.spawn_per_tester,
+                "think_time_s": args.think_time,
+                "hold_s": args.hold,
+            }.items()
+            if v is not None
+        },
+    )
+    c10k = replace(
+        c10k,
+        **{
+            k: v
+            for k, v in {
+                "connections": args.connections,
+                "request_interval_s": args.request_interval,
+                "hold_s": args.hold,
+            }.items()
+            if v is not None
+        },
+    )
+
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    run = bench(
+        project_root(args.project_dir),
+        args.stack,
+        seed if args.profile in ("seed", "both") else None,
+        c10k if args.profile in ("c10k", "both") else None,
+        args.out,
+    )
+    print(run.summary())
+    print(f"\nwrote {args.out / 'results.json'} and {args.out / 'bench.png'}")
+    return 0
+
+
 def _reference(args: argparse.Namespace) -> int:
     from components.reference import settings_reference, update_readme
 
@@ -159,6 +210,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep", action="store_true", help="leave the VM running and print how to reach it"
     )
     rehearse.set_defaults(handler=_rehearse)
+
+    bench_cmd = sub.add_parser(
+        "bench", help="load-test the stock and the tuned box in the VM, side by side"
+    )
+    _stack_args(bench_cmd)
+    bench_cmd.add_argument("--profile", choices=("seed", "c10k", "both"), default="both")
+    bench_cmd.add_argument("--smoke", action="store_true", help="small counts, short runs")
+    bench_cmd.add_argument("--out", type=Path, default=Path("bench-results"))
+    bench_cmd.add_argument("--testers", type=int)
+    bench_cmd.add_argument("--clients-per-tester", type=int)
+    bench_cmd.add_argument("--spawn-per-tester", type=float, help="clients added per second")
+    bench_cmd.add_argument("--think-time", type=float, help="seconds between a client's requests")
+    bench_cmd.add_argument("--hold", type=float, help="seconds at full load")
+    bench_cmd.add_argument("--connections", type=int, help="C10K connections")
+    bench_cmd.add_argument(
+        "--request-interval", type=float, help="C10K: seconds between requests on one connection"
+    )
+    bench_cmd.set_defaults(handler=_bench)
 
     reference = sub.add_parser("reference", help="the stack settings reference (Markdown)")
     reference.add_argument(
