@@ -8,6 +8,8 @@ setup_venv() {  # $1: pip extras, e.g. "dev" or ""
     [ -n "$extras" ] && spec=".[$extras]"
     want="$spec $(sha256sum pyproject.toml | cut -c1-16)"
     if [ ! -x .venv/bin/python ]; then
+        # Debian and Ubuntu ship venv's pip bootstrap separately.
+        python3 -c 'import ensurepip' 2> /dev/null || setup_debs python3-venv
         python3 -m venv .venv
     fi
     if [ ! -f "$stamp" ] || ! grep -qxF "$want" "$stamp"; then
