@@ -8,6 +8,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from components.errors import StackError
 from components.explain import explain_json, explain_text
@@ -83,13 +84,22 @@ def _diff(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rehearse(args: argparse.Namespace) -> int:
-    from components.rehearsal.rehearse import rehearse
+def _given(**options: Any) -> dict[str, Any]:
+    """The command-line options the user set (argparse leaves the others None)."""
+    return {name: value for name, value in options.items() if value is not None}
 
+
+def _stop_vms_on_sigterm() -> None:
     def interrupted(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # so the VMs are stopped on the way out, as on Ctrl-C
 
     signal.signal(signal.SIGTERM, interrupted)
+
+
+def _rehearse(args: argparse.Namespace) -> int:
+    from components.rehearsal.rehearse import rehearse
+
+    _stop_vms_on_sigterm()
     root = project_root(args.project_dir)
     report = rehearse(root, args.stack, keep=args.keep)
     print(report.text())
@@ -106,35 +116,22 @@ def _bench(args: argparse.Namespace) -> int:
     c10k = SMOKE_C10K if args.smoke else C10kProfile()
     seed = replace(
         seed,
-        **{
-            k: v
-            for k, v in {
-                "testers": args.testers,
-                "clients_per_tester": args.clients_per_tester,
-                "spawn_per_tester_per_s": args.spawn_per_tester,
-                "think_time_s": args.think_time,
-                "hold_s": args.hold,
-            }.items()
-            if v is not None
-        },
+        **_given(
+            testers=args.testers,
+            clients_per_tester=args.clients_per_tester,
+            spawn_per_tester_per_s=args.spawn_per_tester,
+            think_time_s=args.think_time,
+            hold_s=args.hold,
+        ),
     )
     c10k = replace(
         c10k,
-        **{
-            k: v
-            for k, v in {
-                "connections": args.connections,
-                "request_interval_s": args.request_interval,
-                "hold_s": args.hold,
-            }.items()
-            if v is not None
-        },
+        **_given(
+            connections=args.connections, request_interval_s=args.request_interval, hold_s=args.hold
+        ),
     )
 
-    def interrupted(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
+    _stop_vms_on_sigterm()
     run = bench(
         project_root(args.project_dir),
         args.stack,

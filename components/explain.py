@@ -8,6 +8,8 @@ from typing import Any
 
 from components.settings import Settings
 from components.sizing import Sizing
+from components.sizing.haproxy import PEAK_HEADROOM
+from components.sizing.kernel import CONNTRACK_FLOOR, CONNTRACK_PER_CONNECTION
 from components.sizing.postgres import format_kb
 
 
@@ -33,7 +35,11 @@ def key_tunables(sz: Sizing) -> list[Explained]:
             f"concurrency {g.concurrency}; max_requests {g.max_requests} "
             f"+ jitter {g.max_requests_jitter}",
         ),
-        Explained("haproxy.maxconn", str(h.maxconn), "peak connections + 25% headroom"),
+        Explained(
+            "haproxy.maxconn",
+            str(h.maxconn),
+            f"peak connections + {round((PEAK_HEADROOM - 1) * 100)}% headroom",
+        ),
         Explained(
             "haproxy.server maxconn",
             str(h.server_maxconn),
@@ -78,7 +84,8 @@ def key_tunables(sz: Sizing) -> list[Explained]:
         Explained(
             "nf_conntrack_max",
             str(k.conntrack_max),
-            "4 entries per HAProxy connection, at least 65536",
+            f"{CONNTRACK_PER_CONNECTION} entries per HAProxy connection, "
+            f"at least {CONNTRACK_FLOOR}",
         ),
         Explained(
             "LimitNOFILE haproxy",

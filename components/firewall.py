@@ -18,31 +18,22 @@ def _split(cidrs: list[str]) -> tuple[list[str], list[str]]:
     return v4, [c for c in cidrs if c not in v4]
 
 
+def _from_anywhere(label: str, protocol: str, port: int | None) -> linode.FirewallInboundArgs:
+    return linode.FirewallInboundArgs(
+        label=label,
+        action="ACCEPT",
+        protocol=protocol,
+        ports=None if port is None else str(port),
+        ipv4s=ANYWHERE_V4,
+        ipv6s=ANYWHERE_V6,
+    )
+
+
 def inbound_rules(admin_cidrs: list[str]) -> list[linode.FirewallInboundArgs]:
     rules = [
-        linode.FirewallInboundArgs(
-            label="http",
-            action="ACCEPT",
-            protocol="TCP",
-            ports=str(PORTS.http),
-            ipv4s=ANYWHERE_V4,
-            ipv6s=ANYWHERE_V6,
-        ),
-        linode.FirewallInboundArgs(
-            label="https",
-            action="ACCEPT",
-            protocol="TCP",
-            ports=str(PORTS.https),
-            ipv4s=ANYWHERE_V4,
-            ipv6s=ANYWHERE_V6,
-        ),
-        linode.FirewallInboundArgs(
-            label="icmp",
-            action="ACCEPT",
-            protocol="ICMP",
-            ipv4s=ANYWHERE_V4,
-            ipv6s=ANYWHERE_V6,
-        ),
+        _from_anywhere("http", "TCP", PORTS.http),
+        _from_anywhere("https", "TCP", PORTS.https),
+        _from_anywhere("icmp", "ICMP", None),
     ]
     if admin_cidrs:
         v4, v6 = _split(admin_cidrs)

@@ -120,7 +120,6 @@ def size(settings: Settings, source: str = "stack", plan: Plan | None = None) ->
         os_reserve_mb=os_reserve_mb(total),
         kernel_network_mb=kernel_network_mb(conntrack, conntrack),
         haproxy_mb=haproxy_memory_mb(maxconn),
-        gunicorn_mb=gunicorn.workers * rss,
         postgres_mb=postgres_mb,
         redis_maxmemory_mb=maxmemory,
         redis_fork_headroom_mb=redis_share - maxmemory,

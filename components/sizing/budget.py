@@ -56,12 +56,15 @@ class Budget:
     os_reserve_mb: int
     kernel_network_mb: int
     haproxy_mb: int
-    gunicorn_mb: int
     postgres_mb: int
     redis_maxmemory_mb: int
     redis_fork_headroom_mb: int
     gunicorn_workers: int
     worker_rss_mb: int
+
+    @property
+    def gunicorn_mb(self) -> int:
+        return self.gunicorn_workers * self.worker_rss_mb
 
     @property
     def redis_mb(self) -> int:

@@ -31,7 +31,6 @@ def _budget(**overrides: int) -> Budget:
         os_reserve_mb=300,
         kernel_network_mb=20,
         haproxy_mb=100,
-        gunicorn_mb=600,
         postgres_mb=1800,
         redis_maxmemory_mb=600,
         redis_fork_headroom_mb=300,
