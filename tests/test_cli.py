@@ -207,7 +207,6 @@ def test_pr_comment_from_two_revisions_is_readable_and_holds_no_secret(
     assert "```diff\n--- a/etc/redis/redis.conf\n+++ b/etc/redis/redis.conf\n" in body
     assert "-maxmemory-policy allkeys-lru\n+maxmemory-policy allkeys-lfu\n" in body
     # Only placeholders: a real render for the box would have generated passwords here.
-    assert "requirepass" not in body or "requirepass SECRETredisPassword" in body
     for line in body.splitlines():
         assert not re.search(r"[A-Za-z0-9]{32}", line.replace("SECRETredisPassword", "")), line
 

@@ -93,9 +93,11 @@ def size(settings: Settings, source: str = "stack", plan: Plan | None = None) ->
 
     maxconn = s.haproxy.maxconn or maxconn_for_peak(settings.workload.peak_connections)
     conntrack = conntrack_max(maxconn)
-    fixed = (
-        os_reserve_mb(total) + kernel_network_mb(conntrack, conntrack) + haproxy_memory_mb(maxconn)
-    )
+    os_mb = os_reserve_mb(total)
+    kernel_mb = kernel_network_mb(conntrack, conntrack)
+    haproxy_mb = haproxy_memory_mb(maxconn)
+    fixed = os_mb + kernel_mb + haproxy_mb
+
     pool = total - fixed
 
     headroom_pct = s.redis.fork_headroom_percent
@@ -117,9 +119,9 @@ def size(settings: Settings, source: str = "stack", plan: Plan | None = None) ->
 
     budget = Budget(
         total_mb=total,
-        os_reserve_mb=os_reserve_mb(total),
-        kernel_network_mb=kernel_network_mb(conntrack, conntrack),
-        haproxy_mb=haproxy_memory_mb(maxconn),
+        os_reserve_mb=os_mb,
+        kernel_network_mb=kernel_mb,
+        haproxy_mb=haproxy_mb,
         postgres_mb=postgres_mb,
         redis_maxmemory_mb=maxmemory,
         redis_fork_headroom_mb=redis_share - maxmemory,
