@@ -14,11 +14,16 @@ BASE_MB = 16
 # somaxconn's ceiling on the kernels we target: the accept backlog is stored in 16 bits.
 MAX_BACKLOG = 65535
 CONNECT_TIMEOUT_S = 5
-CLIENT_TIMEOUT_S = 30
-# Slow-loris guard: the whole request header must arrive within this.
+# Slow-loris guard: the whole request header must arrive within this, however long the
+# idle timeouts below are.
 HTTP_REQUEST_TIMEOUT_S = 10
-# Longer than a keep-alive client's think time, so held connections are reused, not re-opened.
-KEEPALIVE_TIMEOUT_S = 15
+# Longer than a polling client's interval, so held connections are reused, not re-opened:
+# an idle connection costs HAProxy no buffer, while a server-side close costs a handshake and
+# leaves a TIME_WAIT socket on the box per client per interval. 60 s is what cloud load
+# balancers use (AWS ALB's idle timeout; nginx's client timeouts).
+KEEPALIVE_TIMEOUT_S = 60
+# HAProxy caps the effective keep-alive timeout at `timeout client` (haproxy/haproxy#2334).
+CLIENT_TIMEOUT_S = KEEPALIVE_TIMEOUT_S
 CHECK_INTERVAL_S = 2
 # Debian's haproxy.cfg defaults, for the stock box.
 STOCK_CONNECT_TIMEOUT_S = 5

@@ -23,3 +23,12 @@ def test_server_maxconn_is_app_concurrency_and_backlog_is_capped() -> None:
     assert h.backlog == MAX_BACKLOG
     assert h.timeout_server_s > 30  # gunicorn's timeout fires first
     assert h.timeout_queue_s == 10
+
+
+def test_idle_keep_alive_is_not_cut_short_by_the_client_timeout() -> None:
+    # HAProxy applies the smaller of the two to an idle keep-alive connection.
+    h = size_haproxy(5120, 5, 2, 30, 10)
+    assert h.timeout_http_keep_alive_s <= h.timeout_client_s
+    # A client polling every 50 s keeps its connection; a slow header is still cut at 10 s.
+    assert h.timeout_http_keep_alive_s > 50
+    assert h.timeout_http_request_s < h.timeout_http_keep_alive_s
