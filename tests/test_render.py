@@ -318,11 +318,15 @@ def test_app_serves_through_haproxy_and_gunicorn(
             daemons.wait_for(healthy, "health endpoint through HAProxy", timeout=60)
             with urllib.request.urlopen(url + settings.app.health_path, timeout=5) as r:
                 assert json.load(r) == {"postgresql": "ok", "redis": "ok"}
-            counters = []
+            counters, rows = [], []
             for _ in range(3):
                 with urllib.request.urlopen(url + "/hits", timeout=5) as r:
-                    counters.append(json.load(r)["counter"])
+                    hit = json.load(r)
+                counters.append(hit["counter"])
+                rows.append(hit["row"])
+                assert hit["at"]  # the row read back from PostgreSQL
             assert counters == sorted(counters) and counters[-1] - counters[0] == 2
+            assert rows == sorted(rows) and len(set(rows)) == 3
             assert gunicorn.poll() is None
         log = (tmp / "gunicorn.log").read_text()
         assert f"Using worker: {sz.gunicorn.worker_class}" in log
