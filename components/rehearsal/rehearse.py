@@ -24,6 +24,7 @@ from components.rehearsal.checks import (
 )
 from components.rehearsal.host import cache_root, ensure_packages
 from components.rehearsal.image import BaseImage, build
+from components.rehearsal.loadlink import LoadLink
 from components.rehearsal.seed import write_seed
 from components.rehearsal.vm import Accel, Vm, kvm_works
 from components.render import Rendered, Secrets, render_files
@@ -137,7 +138,14 @@ class Rehearsal:
         return key
 
     def boot(
-        self, image: BaseImage, accel: Accel, run: Path, n: int, document: str, data_disk: Path
+        self,
+        image: BaseImage,
+        accel: Accel,
+        run: Path,
+        n: int,
+        document: str,
+        data_disk: Path,
+        load_link: LoadLink | None = None,
     ) -> Vm:
         """A new instance: a fresh root disk over the base image, the same data volume."""
         root_disk = run / f"root-{n}.qcow2"
@@ -163,6 +171,7 @@ class Rehearsal:
             f"tunedstack-{self.stack}-{n}",
             self.settings.instance_label(self.stack),
             key.with_suffix(".pub").read_text().strip(),
+            load_link,
         )
         vm = Vm(
             f"instance-{n}",
@@ -176,6 +185,7 @@ class Rehearsal:
             accel=accel,
             volume_label=volume_label(self.stack),
             ssh_key=key,
+            load_link=load_link,
         )
         self.vms.append(vm)
         vm.start()
@@ -228,11 +238,14 @@ class Rehearsal:
         """Host packages, the cached image, a run folder, and the accelerator that works."""
         ensure_packages()
         image = build(self.cache)
-        run = Path(tempfile.mkdtemp(prefix=f"{self.stack}-", dir=self.cache.as_posix()))
+        run = self.run_folder()
         works, reason = kvm_works(image, run)
         accel: Accel = "kvm" if works else "tcg"
         self.log(f"image {image.folder.name} ready; accelerator {accel} ({reason})")
         return image, accel, reason, run
+
+    def run_folder(self) -> Path:
+        return Path(tempfile.mkdtemp(prefix=f"{self.stack}-", dir=self.cache.as_posix()))
 
     def new_volume(self, run: Path) -> Path:
         """A blank disk standing in for a new Linode volume of the stack's size."""

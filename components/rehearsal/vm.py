@@ -16,6 +16,7 @@ from typing import Literal
 
 from components.rehearsal.host import free_port
 from components.rehearsal.image import BaseImage
+from components.rehearsal.loadlink import LoadLink
 from components.rehearsal.seed import GUEST_MAC
 
 Accel = Literal["kvm", "tcg"]
@@ -93,6 +94,7 @@ class Vm:
     accel: Accel
     volume_label: str
     ssh_key: Path
+    load_link: LoadLink | None = None
     http_port: int = field(default_factory=free_port)
     ssh_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -133,6 +135,7 @@ class Vm:
             f"user,id=n0,{forwards}",
             "-device",
             f"virtio-net-pci,netdev=n0,mac={GUEST_MAC}",
+            *(self.load_link.qemu_args() if self.load_link else []),
             "-display",
             "none",
             "-serial",

@@ -8,9 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from components.bench.bench import MODES, bench
-from components.bench.profiles import SMOKE_C10K, SMOKE_SEED
+from components.bench.bench import LOAD_LINK, MODES, bench, sized_for_load
+from components.bench.profiles import SMOKE_C10K, SMOKE_SEED, C10kProfile, SeedProfile
 from components.project import PACKAGE_ROOT
+from components.settings import load_stack_file
+
+
+def test_the_tuned_box_is_sized_for_the_largest_profile() -> None:
+    staging = load_stack_file(PACKAGE_ROOT / "stacks", "staging")
+    assert staging.workload.peak_connections == 4000
+    both = sized_for_load(staging, SeedProfile(), C10kProfile())
+    assert both.workload.peak_connections == 10_001  # C10K and its probe
+    assert sized_for_load(staging, SeedProfile(), None).workload.peak_connections == 4000
+    # Never below what the stack already says; nothing else changes.
+    small = sized_for_load(staging, SMOKE_SEED, SMOKE_C10K)
+    assert small == staging
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +36,8 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_smoke_bench_writes_results_for_every_profile_and_mode(smoke: Path) -> None:
     data = json.loads((smoke / "results.json").read_text())
     assert data["meta"]["accelerator"] in ("kvm", "tcg")
+    assert LOAD_LINK.guest_ip in data["meta"]["load_path"]
+    assert data["meta"]["peak_connections_sized_for"] == 4000
     for profile in ("seed", "c10k"):
         modes = data["profiles"][profile]
         for mode in MODES:

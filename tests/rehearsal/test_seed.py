@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.rehearsal.loadlink import LoadLink
 from components.rehearsal.seed import GUEST_MAC, meta_data, network_config, write_seed
 
 
@@ -22,6 +23,17 @@ def test_meta_data_carries_what_linode_provides() -> None:
 def test_network_is_dhcp_on_the_guest_nic() -> None:
     eth0 = yaml.safe_load(network_config())["ethernets"]["eth0"]
     assert eth0["match"]["macaddress"] == GUEST_MAC and eth0["dhcp4"] is True
+
+
+def test_a_load_link_gets_a_static_address_and_no_route() -> None:
+    link = LoadLink()
+    ethernets = yaml.safe_load(network_config(link))["ethernets"]
+    assert ethernets["eth0"]["dhcp4"] is True
+    eth1 = ethernets[link.guest_nic]
+    assert eth1["match"]["macaddress"] == link.guest_mac
+    assert eth1["addresses"] == [f"{link.guest_ip}/{link.prefix}"]
+    # The default route stays with the management NIC.
+    assert "gateway4" not in eth1 and "routes" not in eth1 and "dhcp4" not in eth1
 
 
 @pytest.mark.skipif(shutil.which("genisoimage") is None, reason="installed by the rehearsal")

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from components.rehearsal.image import BaseImage
+from components.rehearsal.loadlink import LoadLink
+from components.rehearsal.seed import GUEST_MAC
 from components.rehearsal.vm import Vm, accel_args
 
 
@@ -31,6 +34,16 @@ def test_command_line_stands_in_for_the_linode(tmp_path: Path) -> None:
     assert "vendor=Linode,product=Volume,device_id=tunedstack-staging-data" in command
     assert "hostfwd=tcp:127.0.0.1:18080-:80,hostfwd=tcp:127.0.0.1:2222-:22" in command
     assert "-daemonize" not in command
+
+
+def test_a_load_link_adds_a_second_nic_on_its_tap(tmp_path: Path) -> None:
+    assert "tap" not in " ".join(_vm(tmp_path).command())
+    link = LoadLink()
+    command = " ".join(replace(_vm(tmp_path), load_link=link).command())
+    assert f"tap,id=load,ifname={link.tap},script=no,downscript=no" in command
+    assert f"netdev=load,mac={link.guest_mac}" in command
+    # The management NIC (SSH, the rehearsal's checks) is still the first one.
+    assert command.index(GUEST_MAC) < command.index(link.guest_mac)
 
 
 def test_accelerators() -> None:
