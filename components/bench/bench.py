@@ -195,9 +195,11 @@ def _in_child(args: tuple[Any, ...]) -> tuple[list[ProfileResult], dict[str, Any
                         f"the benchmark process died (exit {child.exitcode})"
                     ) from None
     finally:
+        # The child still flushes its queue after the put: give it time to exit by itself.
+        child.join(timeout=60)
         if child.is_alive():
             child.terminate()  # SIGTERM: the child stops its VM on the way out
-        child.join(timeout=120)
+            child.join(timeout=120)
     if outcome != "ok":
         raise RuntimeError(f"the benchmark failed:\n{payload}")
     results, vms = payload

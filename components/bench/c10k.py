@@ -75,7 +75,10 @@ async def hold_one(host: str, port: int, p: C10kProfile, tally: Tally, until: fl
         tally.open_now += 1
         tally.open_max = max(tally.open_max, tally.open_now)
         try:
-            await asyncio.sleep(random.uniform(0, p.request_interval_s))
+            # A client connects to send a request, so the first goes at once (a silent new
+            # connection is what HAProxy's `timeout http-request` cuts as a slow-loris); one
+            # random pause after it spreads the clients' later requests over the interval.
+            first = True
             while tally.now() < until:
                 sent = time.monotonic()
                 status = await request(reader, writer, host, p.path, p.request_timeout_s)
@@ -83,7 +86,9 @@ async def hold_one(host: str, port: int, p: C10kProfile, tally: Tally, until: fl
                     tally.error("http_5xx")
                 else:
                     tally.latencies.append((tally.now(), (time.monotonic() - sent) * 1000))
-                await asyncio.sleep(p.request_interval_s)
+                pause = random.uniform(0, p.request_interval_s) if first else p.request_interval_s
+                first = False
+                await asyncio.sleep(pause)
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as e:
             tally.error(_kind(e))
         finally:
@@ -163,8 +168,9 @@ def run_c10k(
     failures = dict.fromkeys(FAILURE_KINDS, 0)
     for _, kind in tally.errors:
         failures[kind] += 1
-    ramp = profile.connections / profile.open_per_s
-    held = [n for t, n in tally.open_samples if t >= ramp + 2]
+    # Held from the first moment all were open (connects can lag the opening ramp) to the end.
+    full_at = next((t for t, n in tally.open_samples if n >= profile.connections), None)
+    held = [n for t, n in tally.open_samples if full_at is not None and t >= full_at]
     return ProfileResult(
         profile="c10k",
         mode=mode,
@@ -180,6 +186,7 @@ def run_c10k(
         series=series_of(tally),
         extra={
             "connections": profile.connections,
+            "all_open_at_s": full_at,
             "held_min_during_hold": min(held, default=0),
             "held_max": tally.open_max,
             "all_held": min(held, default=0) >= profile.connections,

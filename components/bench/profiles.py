@@ -54,7 +54,8 @@ class C10kProfile:
     """
 
     connections: int = 10_000
-    open_per_s: float = 500.0
+    # Each new connection sends its first request at once: opening is request load too.
+    open_per_s: float = 200.0
     request_interval_s: float = 45.0
     hold_s: float = 120.0
     path: str = "/"
