@@ -15,6 +15,7 @@ HOST_PACKAGES = (
     "genisoimage",
     "openssh-client",
     "e2fsprogs",
+    "iproute2",  # the benchmark's load link: `ip tuntap` in its own network namespace
 )
 
 
