@@ -16,7 +16,6 @@ from components.project import project_root, stacks_dir
 from components.render import Secrets
 from components.review import (
     comment_body,
-    generated_secrets,
     read_tree,
     render_revision,
     render_stack,
@@ -51,7 +50,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _render(args: argparse.Namespace) -> int:
     root = project_root(args.project_dir)
-    secrets = generated_secrets() if args.generate_secrets else Secrets.placeholders()
+    secrets = Secrets.generate() if args.generate_secrets else Secrets.placeholders()
     keys = [Path(k).read_text().strip() for k in args.ssh_key]
     rendered, document = render_stack(root, args.stack, secrets, keys)
     written = write_tree(rendered, document, args.out)

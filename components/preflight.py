@@ -11,8 +11,7 @@ import pulumi
 from components.errors import MISSING, Problem, SettingsError, SizingError
 from components.plans import PLANS
 from components.project import PACKAGE_ROOT
-from components.render import render_files
-from components.review import generated_secrets
+from components.render import Secrets, render_files
 from components.settings import NAMESPACE, SSH_PRIVATE_KEY, Settings
 from components.sizing import Sizing, size
 from components.userdata import cloud_config
@@ -49,7 +48,7 @@ def preflight(
     if live_plan is not None:
         check_live_plan(settings, live_plan(settings.plan), source)
     # Stand-in passwords of the real length: the document's size is what it will be.
-    rendered = render_files(stack, settings, sizing, generated_secrets(), PACKAGE_ROOT)
+    rendered = render_files(stack, settings, sizing, Secrets.generate(), PACKAGE_ROOT)
     cloud_config(rendered, settings.instance_label(stack), settings.ssh_keys)
     return sizing
 

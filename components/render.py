@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets as pysecrets
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +50,14 @@ class Secrets:
     @classmethod
     def placeholders(cls) -> Secrets:
         return cls(postgres_password="SECRETpostgresPassword", redis_password="SECRETredisPassword")
+
+    @classmethod
+    def generate(cls) -> Secrets:
+        """Fresh local passwords, for a box that never sees Pulumi (the rehearsal, preflight)."""
+        alphabet = string.ascii_letters + string.digits
+        return cls(
+            *("".join(pysecrets.choice(alphabet) for _ in range(SECRET_LENGTH)) for _ in range(2))
+        )
 
     def values(self) -> tuple[str, ...]:
         return (self.postgres_password, self.redis_password)

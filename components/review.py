@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import difflib
-import secrets as pysecrets
-import string
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from components.errors import Problem, SettingsError
-from components.render import SECRET_LENGTH, Rendered, Secrets, render_files
+from components.render import Rendered, Secrets, render_files
 from components.settings import load_stack_file
 from components.sizing import size
 from components.userdata import cloud_config
 
 USER_DATA = "user-data"
-
-
-def generated_secrets() -> Secrets:
-    """Fresh local passwords, for a box that never sees Pulumi (the rehearsal)."""
-    alphabet = string.ascii_letters + string.digits
-    return Secrets(
-        *("".join(pysecrets.choice(alphabet) for _ in range(SECRET_LENGTH)) for _ in range(2))
-    )
 
 
 def render_stack(

@@ -7,9 +7,7 @@ import json
 import os
 import re
 import resource
-import secrets as pysecrets
 import shutil
-import string
 import subprocess
 import sys
 import urllib.request
@@ -19,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from components.layout import PATHS, PORTS
-from components.render import Rendered, Secrets, render_files
+from components.render import SECRET_LENGTH, Rendered, Secrets, render_files
 from components.settings import Settings, load_stack_file
 from components.sizing import Sizing, size
 from components.sizing.kernel import modern_key
@@ -31,11 +29,6 @@ REPO = Path(__file__).resolve().parent.parent
 needs = pytest.mark.skipif
 
 
-def _generated_secrets() -> Secrets:
-    alphabet = string.ascii_letters + string.digits
-    return Secrets(*("".join(pysecrets.choice(alphabet) for _ in range(24)) for _ in range(2)))
-
-
 def _render(stack: str, secrets: Secrets) -> tuple[Settings, Sizing, Rendered]:
     settings = load_stack_file(REPO / "stacks", stack)
     sz = size(settings)
@@ -44,7 +37,7 @@ def _render(stack: str, secrets: Secrets) -> tuple[Settings, Sizing, Rendered]:
 
 @pytest.fixture(scope="module", params=["staging", "prod"])
 def box(request: pytest.FixtureRequest) -> tuple[Settings, Sizing, Rendered, Secrets]:
-    secrets = _generated_secrets()
+    secrets = Secrets.generate()
     settings, sz, rendered = _render(request.param, secrets)
     return settings, sz, rendered, secrets
 
@@ -409,7 +402,7 @@ def test_rendered_scripts_pass_shellcheck(
 def stock() -> tuple[Settings, Sizing, Rendered]:
     settings = load_stack_file(REPO / "stacks", "staging").model_copy(update={"tuning": "stock"})
     sz = size(settings)
-    return settings, sz, render_files("staging", settings, sz, _generated_secrets())
+    return settings, sz, render_files("staging", settings, sz, Secrets.generate())
 
 
 def test_stock_keeps_distribution_defaults(stock: tuple[Settings, Sizing, Rendered]) -> None:
@@ -465,3 +458,8 @@ def test_stock_configs_pass_their_checkers(
         ).returncode
         == 0
     )
+
+
+def test_generated_secrets_are_fresh_and_valid() -> None:
+    a, b = Secrets.generate(), Secrets.generate()
+    assert a != b and len(a.postgres_password) == SECRET_LENGTH

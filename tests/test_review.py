@@ -5,18 +5,12 @@ from pathlib import Path
 from components.render import Secrets
 from components.review import (
     USER_DATA,
-    generated_secrets,
     read_tree,
     render_stack,
     unified_diff,
     write_tree,
 )
 from tests.pulumi_program import REPO
-
-
-def test_generated_secrets_are_fresh_and_valid() -> None:
-    a, b = generated_secrets(), generated_secrets()
-    assert a != b and len(a.postgres_password) == 32
 
 
 def test_tree_round_trip_leaves_user_data_out(tmp_path: Path) -> None:

@@ -28,7 +28,6 @@ from components.rehearsal.loadlink import LoadLink
 from components.rehearsal.seed import write_seed
 from components.rehearsal.vm import Accel, Vm, kvm_works
 from components.render import Rendered, Secrets, render_files
-from components.review import generated_secrets
 from components.rollout import apply_command, bundle
 from components.settings import Settings, SysctlOverride, load_stack_file
 from components.sizing import Sizing, size
@@ -105,7 +104,7 @@ class Rehearsal:
     def __post_init__(self) -> None:
         self.settings = self.override or load_stack_file(self.root / "stacks", self.stack)
         self.sizing = size(self.settings, f"stacks/Pulumi.{self.stack}.yaml")
-        self.secrets: Secrets = generated_secrets()
+        self.secrets: Secrets = Secrets.generate()
         self.vms: list[Vm] = []
 
     # ------------------------------------------------------------------ pieces
