@@ -3,16 +3,16 @@
 import pulumi
 import pulumi_linode as linode
 
-from components.errors import StackError
-from components.firewall import BoxFirewall
-from components.instance import Box
-from components.passwords import ServicePasswords
-from components.preflight import LivePlan, preflight, rollout_key
-from components.render import Secrets, render_files
-from components.rollout import Rollout
-from components.settings import load_pulumi_config
-from components.userdata import cloud_config
-from components.volume import DataVolume
+from components.cloud.firewall import BoxFirewall
+from components.cloud.instance import Box
+from components.cloud.passwords import ServicePasswords
+from components.cloud.preflight import LivePlan, preflight, rollout_key
+from components.cloud.rollout import Rollout
+from components.cloud.volume import DataVolume
+from components.model.errors import StackError
+from components.model.render import Secrets, render_files
+from components.model.settings import load_pulumi_config
+from components.model.userdata import cloud_config
 
 
 def live_plan(plan: str) -> LivePlan:

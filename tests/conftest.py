@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from components.project import PACKAGE_ROOT
-from components.settings import Settings, load_stack_file, validate
+from components.model.project import PACKAGE_ROOT
+from components.model.settings import Settings, load_stack_file, validate
 
 REPO = PACKAGE_ROOT
 STACKS = ("staging", "prod")

@@ -1,7 +1,7 @@
 """Golden files: rendered output checked in under tests/golden/, compared byte for byte.
 
 After an intended change, refresh them and review the diff like any other change:
-    UPDATE_GOLDEN=1 bin/test tests/test_render.py tests/test_userdata.py
+    UPDATE_GOLDEN=1 bin/test tests/model/test_render.py tests/model/test_userdata.py
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""The Pulumi resources: one ComponentResource per module, built from the box model."""

@@ -1,0 +1,74 @@
+"""The Linode instance. Its user data bootstraps a new box only: later changes go through the
+rollout, because changing user data (like image or root password) replaces the instance."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+import pulumi
+import pulumi_linode as linode
+
+from components.model.settings import Settings
+from components.model.userdata import user_data_b64
+
+# Inputs whose change makes Linode replace the instance (and lose its root disk).
+REPLACING_INPUTS = ("image", "rootPass", "authorizedKeys", "firewallId", "region")
+
+
+# Linode hands out private IPv4 addresses from this block; every other address is public.
+LINODE_PRIVATE_V4 = ipaddress.ip_network("192.168.128.0/17")
+
+
+def public_ipv4(addresses: Sequence[str]) -> str:
+    public = [a for a in addresses if ipaddress.ip_address(a) not in LINODE_PRIVATE_V4]
+    if not public:
+        raise ValueError(f"the instance has no public IPv4 address among {list(addresses)}")
+    return public[0]
+
+
+class Box(pulumi.ComponentResource):
+    ipv4: pulumi.Output[str]
+    ipv6: pulumi.Output[str]
+    instance_id: pulumi.Output[int]
+
+    def __init__(
+        self,
+        name: str,
+        label: str,
+        settings: Settings,
+        document: pulumi.Output[str],
+        root_password: pulumi.Output[str],
+        firewall_id: pulumi.Output[int],
+        tags: list[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("tunedstack:instance:Box", name, None, opts)
+        instance = linode.Instance(
+            f"{name}-instance",
+            label=label,
+            region=settings.region,
+            type=settings.plan,
+            image=settings.image,
+            authorized_keys=settings.ssh_keys or None,
+            root_pass=root_password,
+            private_ip=settings.private_ip,
+            backups_enabled=settings.backups_enabled,
+            firewall_id=firewall_id,
+            tags=tags,
+            metadatas=[
+                linode.InstanceMetadataArgs(
+                    # Linode's API does not hide it and it holds passwords: secret in state.
+                    user_data=pulumi.Output.secret(document.apply(user_data_b64)),
+                )
+            ],
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                protect=settings.protected,
+                ignore_changes=["metadatas"],
+            ),
+        )
+        self.ipv4 = instance.ipv4s.apply(public_ipv4)
+        self.ipv6 = instance.ipv6.apply(lambda v6: v6.split("/")[0])
+        self.instance_id = instance.id.apply(int)
+        self.register_outputs({"ipv4": self.ipv4, "ipv6": self.ipv6})

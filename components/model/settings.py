@@ -1,0 +1,434 @@
+"""A stack's settings: one typed, validated model, loaded from Pulumi config or the stack file.
+
+Keys are camelCase under the `tunedstack:` namespace, as they are written in
+`stacks/Pulumi.<stack>.yaml`; every error names the key as it is written there.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from components.model.errors import MISSING, Problem, SettingsError
+from components.model.plans import PLANS, REGIONS
+
+NAMESPACE = "tunedstack"
+# Secret settings: read only as Pulumi secrets by the program, never part of the model.
+SSH_PRIVATE_KEY = "sshPrivateKey"
+SECRET_KEYS = frozenset({SSH_PRIVATE_KEY})
+
+Environment = Literal["development", "staging", "production"]
+Image = Literal["linode/debian12", "linode/ubuntu24.04"]
+WorkerClass = Literal["sync", "gthread"]
+Tuning = Literal["tuned", "stock"]
+RedisPolicy = Literal[
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        coerce_numbers_to_str=True,
+    )
+
+
+class GitSource(_Model):
+    """The user's app from a git repository, installed into the app's virtualenv."""
+
+    url: str = Field(description="Repository URL that `pip install git+URL@REF` accepts.")
+    ref: str = Field("main", description="Branch, tag or commit to install.")
+
+
+class AppSettings(_Model):
+    wsgi: str = Field(
+        "tunedstack_app:app",
+        description="The WSGI callable gunicorn serves, as `module:callable`.",
+    )
+    git: GitSource | None = Field(
+        None, description="Install the app from git (default: sample app)."
+    )
+    package: str | None = Field(
+        None, description="Install the app from PyPI, as a pip requirement."
+    )
+    worker_rss_mb: int = Field(
+        150,
+        ge=20,
+        le=8192,
+        description="Resident memory of one gunicorn worker running the app (MB).",
+    )
+    db_pool_size: int = Field(
+        2, ge=1, le=100, description="PostgreSQL connections one worker process keeps open."
+    )
+    health_path: str = Field("/healthz", description="Path HAProxy health-checks.")
+
+    @field_validator("wsgi")
+    @classmethod
+    def _wsgi_shape(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*(\(\))?", v):
+            raise ValueError("must be `module:callable`, e.g. `myapp.wsgi:application`")
+        return v
+
+    @field_validator("health_path")
+    @classmethod
+    def _absolute_path(cls, v: str) -> str:
+        if not re.fullmatch(r"/[\w\-./]*", v):
+            raise ValueError("must be an absolute URL path such as `/healthz`")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AppSettings:
+        if self.git is not None and self.package is not None:
+            raise ValueError("set either `git` or `package`, not both")
+        return self
+
+
+class WorkloadSettings(_Model):
+    peak_connections: int = Field(
+        1000,
+        ge=10,
+        le=1_000_000,
+        description="Client connections open at once at the peak (keep-alive included).",
+    )
+    requests_per_second: int | None = Field(
+        None, ge=1, description="Expected peak request rate, for the capacity estimate."
+    )
+    typical_response_ms: int = Field(
+        50, ge=1, le=60_000, description="Typical time the app takes to answer one request."
+    )
+    redis_policy: RedisPolicy = Field(
+        "allkeys-lru", description="Redis `maxmemory-policy` once its memory is full."
+    )
+    redis_data_mb: int | None = Field(
+        None, ge=1, description="Size of the Redis data set if known; sizes Redis from it."
+    )
+
+
+class GunicornOverrides(_Model):
+    workers: int | None = Field(None, ge=1, le=512, description="Fixed worker count.")
+    worker_class: WorkerClass = Field("sync", description="gunicorn worker class.")
+    threads: int = Field(1, ge=1, le=64, description="Threads per worker (gthread only).")
+    timeout_seconds: int = Field(30, ge=5, le=600, description="Worker timeout.")
+    max_requests: int = Field(
+        1000,
+        ge=0,
+        le=1_000_000,
+        description="Recycle a worker after this many requests (0: never).",
+    )
+
+    @model_validator(mode="after")
+    def _threads_need_gthread(self) -> GunicornOverrides:
+        if self.threads > 1 and self.worker_class != "gthread":
+            raise ValueError("`threads` above 1 needs `workerClass: gthread`")
+        return self
+
+
+class PostgresOverrides(_Model):
+    memory_mb: int | None = Field(None, ge=128, description="PostgreSQL's share of RAM (MB).")
+    max_connections: int | None = Field(
+        None, ge=10, le=10_000, description="Fixed max_connections."
+    )
+
+
+class RedisOverrides(_Model):
+    maxmemory_mb: int | None = Field(None, ge=16, description="Fixed Redis maxmemory (MB).")
+    fork_headroom_percent: int = Field(
+        50,
+        ge=10,
+        le=100,
+        description="RAM kept free for copy-on-write during BGSAVE/AOF rewrite, % of maxmemory.",
+    )
+
+
+class HaproxyOverrides(_Model):
+    maxconn: int | None = Field(None, ge=100, le=1_000_000, description="Fixed global maxconn.")
+    queue_timeout_seconds: int = Field(
+        10, ge=1, le=300, description="How long a request may wait for a free worker before a 503."
+    )
+
+
+class ServiceOverrides(_Model):
+    gunicorn: GunicornOverrides = Field(GunicornOverrides(), description="gunicorn's workers.")
+    postgres: PostgresOverrides = Field(PostgresOverrides(), description="PostgreSQL's share.")
+    redis: RedisOverrides = Field(RedisOverrides(), description="Redis' memory.")
+    haproxy: HaproxyOverrides = Field(HaproxyOverrides(), description="HAProxy's limits.")
+
+
+class SysctlOverride(_Model):
+    """One sysctl set by the stack; a `reason` marks a value we would refuse as deliberate."""
+
+    value: str
+    reason: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_scalar(cls, data: Any) -> Any:
+        if isinstance(data, bool):
+            raise ValueError("use a number or a string, not a boolean")
+        if isinstance(data, int | float | str):
+            return {"value": str(data)}
+        return data
+
+    @field_validator("value")
+    @classmethod
+    def _single_line(cls, v: str) -> str:
+        v = " ".join(str(v).split())
+        if not v or "\n" in v:
+            raise ValueError("must be a non-empty single-line value")
+        return v
+
+
+SYSCTL_KEY = re.compile(r"[a-z0-9_]+(\.[a-zA-Z0-9_\-]+)+")
+
+
+class Settings(_Model):
+    environment: Environment = Field(
+        "staging", description="production adds protection and backups."
+    )
+    region: str = Field(description="Linode region id, e.g. `us-east`.")
+    plan: str = Field(description="Linode type id, e.g. `g6-standard-2`.")
+    image: Image = Field("linode/debian12", description="Distribution image (apt + systemd).")
+    label: str | None = Field(None, description="Instance label (default: `tunedstack-<stack>`).")
+    admin_cidrs: list[str] = Field(
+        default_factory=list, description="CIDRs allowed to reach SSH (required in production)."
+    )
+    ssh_keys: list[str] = Field(default_factory=list, description="Public keys for root.")
+    volume_size_gb: int = Field(20, ge=10, le=10_240, description="Data volume size (GB).")
+    backups: bool | None = Field(None, description="Linode backups (default: on in production).")
+    protect: bool | None = Field(
+        None, description="Protect instance and volume from deletion (default: on in production)."
+    )
+    private_ip: bool = Field(False, description="Add a private IPv4 address.")
+    tags: list[str] = Field(default_factory=list, description="Extra Linode tags.")
+    rollout: bool = Field(True, description="Push config changes over SSH after first boot.")
+    tuning: Tuning = Field(
+        "tuned",
+        description="`stock`: same packages and topology with distribution defaults "
+        "(the benchmark's baseline).",
+    )
+    app: AppSettings = Field(AppSettings(), description="The WSGI app gunicorn serves.")
+    workload: WorkloadSettings = Field(
+        WorkloadSettings(), description="The load to size for; every tunable follows from it."
+    )
+    services: ServiceOverrides = Field(
+        ServiceOverrides(), description="Per-service overrides of what sizing computes."
+    )
+    sysctl: dict[str, SysctlOverride] = Field(
+        default_factory=dict,
+        description="Kernel settings over the tuned profile: `key: value` or `{value, reason}`.",
+    )
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, v: str) -> str:
+        if v not in REGIONS:
+            raise ValueError(f"unknown Linode region; valid: {', '.join(sorted(REGIONS))}")
+        return v
+
+    @field_validator("plan")
+    @classmethod
+    def _known_plan(cls, v: str) -> str:
+        if v not in PLANS:
+            raise ValueError(f"unknown Linode plan; valid: {', '.join(PLANS)}")
+        return v
+
+    @field_validator("label")
+    @classmethod
+    def _label_shape(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(
+            r"[A-Za-z0-9](?:[A-Za-z0-9_.\-]{1,62})[A-Za-z0-9]", v
+        ):
+            raise ValueError(
+                "must be 3-64 letters, digits, `-`, `_` or `.`, starting and ending alphanumeric"
+            )
+        return v
+
+    @field_validator("admin_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for cidr in v:
+            try:
+                ipaddress.ip_network(cidr, strict=True)
+            except ValueError as e:
+                raise ValueError(
+                    f"{cidr!r} is not a network in CIDR form ({e}); e.g. `203.0.113.0/24`"
+                ) from None
+        return v
+
+    @field_validator("ssh_keys")
+    @classmethod
+    def _keys(cls, v: list[str]) -> list[str]:
+        for key in v:
+            if not re.match(r"(ssh-(ed25519|rsa)|ecdsa-sha2-nistp\d+|sk-\S+) [A-Za-z0-9+/=]+", key):
+                raise ValueError(f"{key[:30]!r}... is not an OpenSSH public key line")
+        return v
+
+    @field_validator("sysctl")
+    @classmethod
+    def _sysctl_keys(cls, v: dict[str, SysctlOverride]) -> dict[str, SysctlOverride]:
+        for key in v:
+            if not SYSCTL_KEY.fullmatch(key):
+                raise ValueError(f"{key!r} is not a sysctl key such as `net.core.somaxconn`")
+        return v
+
+    @model_validator(mode="after")
+    def _production_needs_admin_cidrs(self) -> Settings:
+        if self.environment == "production" and not self.admin_cidrs:
+            raise ValueError(
+                "production stacks must set `adminCidrs` (who may reach SSH), "
+                "e.g. ['203.0.113.0/24']"
+            )
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def stock(self) -> bool:
+        return self.tuning == "stock"
+
+    @property
+    def backups_enabled(self) -> bool:
+        return self.is_production if self.backups is None else self.backups
+
+    @property
+    def protected(self) -> bool:
+        return self.is_production if self.protect is None else self.protect
+
+    def instance_label(self, stack: str) -> str:
+        return self.label or f"tunedstack-{stack}"
+
+
+def _key_of(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for i, item in enumerate(loc):
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif i > 0 and loc[0] == "sysctl" and i == 1:
+            parts.append(f"[{item!r}]")
+        elif item in ("function-after", "function-before") or item.startswith("function-"):
+            continue
+        else:
+            parts.append(("." if parts else "") + item)
+    return f"{NAMESPACE}:" + "".join(parts)
+
+
+def _lookup(raw: Mapping[str, Any], loc: tuple[int | str, ...]) -> object:
+    node: Any = raw
+    for item in loc:
+        try:
+            node = node[item]
+        except (KeyError, IndexError, TypeError):
+            return MISSING
+    return node
+
+
+def validate(raw: Mapping[str, Any], source: str) -> Settings:
+    """Validate `raw` (keys without the namespace) or raise SettingsError naming each stack key."""
+    try:
+        return Settings.model_validate(dict(raw))
+    except ValidationError as e:
+        problems = []
+        for err in e.errors(include_url=False):
+            loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = "unknown setting; valid keys: " + ", ".join(_valid_keys_at(loc[:-1]))
+            problems.append(Problem(_key_of(loc), _lookup(raw, loc), message))
+        raise SettingsError(source, problems) from None
+
+
+def _valid_keys_at(loc: tuple[int | str, ...]) -> list[str]:
+    model: type[BaseModel] = Settings
+    for item in loc:
+        field = model.model_fields.get(to_snake(str(item)))
+        annotation = field.annotation if field else None
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def to_snake(camel: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", camel).lower()
+
+
+def stack_file(stacks_dir: Path, stack: str) -> Path:
+    return stacks_dir / f"Pulumi.{stack}.yaml"
+
+
+def raw_from_stack_text(text: str, source: str) -> dict[str, Any]:
+    """The `tunedstack:` keys of a stack file, namespace stripped; other namespaces ignored."""
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise SettingsError(source, [Problem("(file)", MISSING, f"not valid YAML: {e}")]) from None
+    config = doc.get("config") or {}
+    if not isinstance(config, dict):
+        raise SettingsError(source, [Problem("config", config, "must be a mapping of settings")])
+    prefix = f"{NAMESPACE}:"
+    return {
+        k.removeprefix(prefix): v
+        for k, v in config.items()
+        if k.startswith(prefix) and k.removeprefix(prefix) not in SECRET_KEYS
+    }
+
+
+def load_stack_file(stacks_dir: Path, stack: str) -> Settings:
+    path = stack_file(stacks_dir, stack)
+    source = f"stacks/{path.name}"
+    if not path.is_file():
+        existing = sorted(
+            p.name.removeprefix("Pulumi.").removesuffix(".yaml")
+            for p in stacks_dir.glob("Pulumi.*.yaml")
+        )
+        raise SettingsError(
+            source,
+            [Problem("--stack", stack, f"no such stack file; stacks: {', '.join(existing)}")],
+        )
+    return validate(raw_from_stack_text(path.read_text(), source), source)
+
+
+def load_pulumi_config(stack: str) -> Settings:
+    """Settings from the running Pulumi program's config (same model, same messages)."""
+    import pulumi
+
+    config = pulumi.Config(NAMESPACE)
+    raw: dict[str, Any] = {}
+    for name, field in Settings.model_fields.items():
+        key = field.alias or name
+        value = config.get(key)
+        if value is None:
+            continue
+        try:
+            raw[key] = json.loads(value)
+        except ValueError:
+            raw[key] = value
+    return validate(raw, f"stacks/Pulumi.{stack}.yaml")

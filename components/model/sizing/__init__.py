@@ -1,0 +1,182 @@
+"""Sizing: plan + settings -> the budget and every tunable. Pure functions, no I/O.
+
+This is the one source of every number that lands in a config file.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from components.model.errors import Problem, SizingError
+from components.model.plans import PLANS, Plan
+from components.model.settings import NAMESPACE, Image, Settings
+from components.model.sizing.budget import (
+    APP_SHARE,
+    POSTGRES_MIN_MB,
+    REDIS_SHARE,
+    Budget,
+    CpuSplit,
+    cpu_split,
+    os_reserve_mb,
+)
+from components.model.sizing.gunicorn import GunicornTunables, size_gunicorn, stock_gunicorn
+from components.model.sizing.haproxy import (
+    HaproxyTunables,
+    haproxy_memory_mb,
+    maxconn_for_peak,
+    size_haproxy,
+)
+from components.model.sizing.kernel import (
+    KernelProfile,
+    conntrack_max,
+    kernel_network_mb,
+    size_kernel,
+)
+from components.model.sizing.postgres import PostgresTunables, max_connections, size_postgres
+from components.model.sizing.redis import (
+    RedisTunables,
+    fork_headroom_mb,
+    maxmemory_for_data,
+    maxmemory_in_share,
+    size_redis,
+)
+
+POSTGRES_VERSION: dict[Image, int] = {"linode/debian12": 15, "linode/ubuntu24.04": 16}
+
+
+@dataclass(frozen=True)
+class Sizing:
+    plan: Plan
+    cpu: CpuSplit
+    budget: Budget
+    postgres: PostgresTunables
+    redis: RedisTunables
+    gunicorn: GunicornTunables
+    haproxy: HaproxyTunables
+    kernel: KernelProfile
+    capacity_rps: int
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["budget"]["lines"] = [asdict(line) for line in self.budget.lines()]
+        data["postgres"]["conf"] = self.postgres.conf()
+        data["gunicorn"]["concurrency"] = self.gunicorn.concurrency
+        return data
+
+
+def _memory_drivers(settings: Settings) -> list[str]:
+    """Stack keys that asked for memory explicitly, to name in a budget error."""
+    set_keys = []
+    s = settings.services
+    for key, value in (
+        ("services.redis.maxmemoryMb", s.redis.maxmemory_mb),
+        ("services.postgres.memoryMb", s.postgres.memory_mb),
+        ("services.gunicorn.workers", s.gunicorn.workers),
+        ("services.haproxy.maxconn", s.haproxy.maxconn),
+        ("workload.redisDataMb", settings.workload.redis_data_mb),
+    ):
+        if value is not None:
+            set_keys.append(f"{NAMESPACE}:{key}")
+    return set_keys
+
+
+def _smallest_fitting_plan(needed_mb: int, current: Plan) -> Plan | None:
+    candidates = [
+        p for p in PLANS.values() if p.memory_mb >= needed_mb and p.vcpus >= current.vcpus
+    ]
+    return min(candidates, key=lambda p: (p.memory_mb, p.vcpus), default=None)
+
+
+def size(settings: Settings, source: str = "stack", plan: Plan | None = None) -> Sizing:
+    """Size the box; `plan` replaces the catalog entry (a live API answer, or a test's machine)."""
+    plan = plan or PLANS[settings.plan]
+    s = settings.services
+    total = plan.memory_mb
+    cpu = cpu_split(plan.vcpus)
+
+    maxconn = s.haproxy.maxconn or maxconn_for_peak(settings.workload.peak_connections)
+    conntrack = conntrack_max(maxconn)
+    os_mb = os_reserve_mb(total)
+    kernel_mb = kernel_network_mb(conntrack, conntrack)
+    haproxy_mb = haproxy_memory_mb(maxconn)
+    fixed = os_mb + kernel_mb + haproxy_mb
+
+    pool = total - fixed
+
+    headroom_pct = s.redis.fork_headroom_percent
+    if s.redis.maxmemory_mb is not None:
+        maxmemory = s.redis.maxmemory_mb
+    elif settings.workload.redis_data_mb is not None:
+        maxmemory = maxmemory_for_data(settings.workload.redis_data_mb)
+    else:
+        maxmemory = maxmemory_in_share(max(0, math.floor(pool * REDIS_SHARE)), headroom_pct)
+    maxmemory = max(maxmemory, 1)
+    redis_share = maxmemory + fork_headroom_mb(maxmemory, headroom_pct)
+
+    rss = settings.app.worker_rss_mb
+    if settings.stock:
+        gunicorn = stock_gunicorn(plan.vcpus)
+    else:
+        gunicorn = size_gunicorn(cpu.app, max(0, math.floor(pool * APP_SHARE)), rss, s.gunicorn)
+    postgres_mb = s.postgres.memory_mb or pool - redis_share - gunicorn.workers * rss
+
+    budget = Budget(
+        total_mb=total,
+        os_reserve_mb=os_mb,
+        kernel_network_mb=kernel_mb,
+        haproxy_mb=haproxy_mb,
+        postgres_mb=postgres_mb,
+        redis_maxmemory_mb=maxmemory,
+        redis_fork_headroom_mb=redis_share - maxmemory,
+        gunicorn_workers=gunicorn.workers,
+        worker_rss_mb=rss,
+    )
+    problems: list[Problem] = []
+    if not budget.fits or postgres_mb < POSTGRES_MIN_MB:
+        needed = budget.allocated_mb - budget.postgres_mb + max(postgres_mb, POSTGRES_MIN_MB)
+        bigger = _smallest_fitting_plan(needed, plan)
+        drivers = _memory_drivers(settings)
+        hint = (
+            f"lower {', '.join(drivers)} or " if drivers else "lower workload.peakConnections or "
+        )
+        hint += f"choose a plan with at least {needed} MB"
+        if bigger is not None:
+            hint += f" (e.g. {bigger.id})"
+        problems.append(
+            Problem(
+                f"{NAMESPACE}:plan",
+                settings.plan,
+                f"the services need {needed} MB but the plan has {total} MB "
+                f"(PostgreSQL needs at least {POSTGRES_MIN_MB} MB); {hint}",
+            )
+        )
+        raise SizingError(source, problems, "Budget:\n" + budget.table())
+
+    pg_connections = s.postgres.max_connections or max_connections(
+        gunicorn.workers * settings.app.db_pool_size
+    )
+    postgres = size_postgres(
+        postgres_mb, cpu.postgres, pg_connections, POSTGRES_VERSION[settings.image]
+    )
+    redis = size_redis(maxmemory, headroom_pct, settings.workload.redis_policy)
+    haproxy = size_haproxy(
+        maxconn,
+        gunicorn.concurrency,
+        plan.vcpus,
+        gunicorn.timeout_seconds,
+        s.haproxy.queue_timeout_seconds,
+    )
+    kernel, problems = size_kernel(
+        haproxy_maxconn=maxconn,
+        listen_backlogs=[haproxy.backlog, gunicorn.backlog, redis.tcp_backlog],
+        postgres_connections=pg_connections,
+        redis_maxclients=redis.maxclients,
+        overrides=settings.sysctl,
+        memory_mb=total,
+    )
+    if problems:
+        raise SizingError(source, problems)
+    capacity = math.floor(gunicorn.concurrency * 1000 / settings.workload.typical_response_ms)
+    return Sizing(plan, cpu, budget, postgres, redis, gunicorn, haproxy, kernel, capacity)

@@ -1,0 +1,86 @@
+"""gunicorn tunables: how many workers the CPU share and the RAM share can carry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from components.model.settings import GunicornOverrides, WorkerClass
+
+# Queue on the Unix socket in front of the workers; HAProxy's per-server maxconn keeps it short.
+LISTEN_BACKLOG = 2048
+# Sync workers are held by slow clients; HAProxy buffers the whole request first, so the
+# keep-alive toward HAProxy only matters for gthread.
+KEEPALIVE_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class GunicornTunables:
+    workers: int
+    worker_class: WorkerClass
+    threads: int
+    timeout_seconds: int
+    graceful_timeout_seconds: int
+    keepalive_seconds: int
+    max_requests: int
+    max_requests_jitter: int
+    backlog: int
+    cpu_bound_workers: int
+    ram_bound_workers: int
+
+    @property
+    def concurrency(self) -> int:
+        """Requests the app can work on at once: what HAProxy may send it."""
+        return self.workers * self.threads
+
+
+def cpu_bound_workers(app_cores: int) -> int:
+    return 2 * app_cores + 1  # gunicorn's design guide: (2 x cores) + 1
+
+
+def ram_bound_workers(app_ram_mb: int, worker_rss_mb: int) -> int:
+    return max(1, app_ram_mb // worker_rss_mb)
+
+
+def size_gunicorn(
+    app_cores: int, app_ram_mb: int, worker_rss_mb: int, overrides: GunicornOverrides
+) -> GunicornTunables:
+    by_cpu = cpu_bound_workers(app_cores)
+    by_ram = ram_bound_workers(app_ram_mb, worker_rss_mb)
+    workers = overrides.workers if overrides.workers is not None else min(by_cpu, by_ram)
+    return GunicornTunables(
+        workers=workers,
+        worker_class=overrides.worker_class,
+        threads=overrides.threads,
+        timeout_seconds=overrides.timeout_seconds,
+        graceful_timeout_seconds=overrides.timeout_seconds,
+        keepalive_seconds=KEEPALIVE_SECONDS,
+        max_requests=overrides.max_requests,
+        # Jitter spreads worker restarts so they do not all recycle in the same second.
+        max_requests_jitter=overrides.max_requests // 10,
+        backlog=LISTEN_BACKLOG,
+        cpu_bound_workers=by_cpu,
+        ram_bound_workers=by_ram,
+    )
+
+
+# gunicorn's own defaults, for the stock box.
+STOCK_TIMEOUT_SECONDS = 30
+STOCK_KEEPALIVE_SECONDS = 2
+
+
+def stock_gunicorn(vcpus: int) -> GunicornTunables:
+    """What a careful newcomer deploys: gunicorn's (2 x cores) + 1 on every core, its defaults."""
+    workers = cpu_bound_workers(vcpus)
+    return GunicornTunables(
+        workers=workers,
+        worker_class="sync",
+        threads=1,
+        timeout_seconds=STOCK_TIMEOUT_SECONDS,
+        graceful_timeout_seconds=STOCK_TIMEOUT_SECONDS,
+        keepalive_seconds=STOCK_KEEPALIVE_SECONDS,
+        max_requests=0,
+        max_requests_jitter=0,
+        backlog=LISTEN_BACKLOG,
+        cpu_bound_workers=workers,
+        ram_bound_workers=workers,
+    )

@@ -1,0 +1,81 @@
+"""HAProxy tunables: accept the peak with headroom, queue what the app cannot take yet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from components.model.sizing.units import mib_from_bytes, round_up
+
+# Accept this much more than the expected peak before HAProxy itself stops accepting.
+PEAK_HEADROOM = 1.25
+MAXCONN_STEP = 1024
+BUFSIZE = 16384  # HAProxy's default tune.bufsize
+BASE_MB = 16
+# somaxconn's ceiling on the kernels we target: the accept backlog is stored in 16 bits.
+MAX_BACKLOG = 65535
+CONNECT_TIMEOUT_S = 5
+# Slow-loris guard: the whole request header must arrive within this, however long the
+# idle timeouts below are.
+HTTP_REQUEST_TIMEOUT_S = 10
+# Longer than a polling client's interval, so held connections are reused, not re-opened:
+# an idle connection costs HAProxy no buffer, while a server-side close costs a handshake and
+# leaves a TIME_WAIT socket on the box per client per interval. 60 s is what cloud load
+# balancers use (AWS ALB's idle timeout; nginx's client timeouts).
+KEEPALIVE_TIMEOUT_S = 60
+# HAProxy caps the effective keep-alive timeout at `timeout client` (haproxy/haproxy#2334).
+CLIENT_TIMEOUT_S = KEEPALIVE_TIMEOUT_S
+CHECK_INTERVAL_S = 2
+# Debian's haproxy.cfg defaults, for the stock box.
+STOCK_CONNECT_TIMEOUT_S = 5
+STOCK_CLIENT_TIMEOUT_S = 50
+STOCK_SERVER_TIMEOUT_S = 50
+
+
+@dataclass(frozen=True)
+class HaproxyTunables:
+    maxconn: int
+    backlog: int
+    server_maxconn: int
+    nbthread: int
+    timeout_connect_s: int
+    timeout_client_s: int
+    timeout_server_s: int
+    timeout_queue_s: int
+    timeout_http_request_s: int
+    timeout_http_keep_alive_s: int
+    check_interval_s: int
+    bufsize: int
+
+    @property
+    def memory_mb(self) -> int:
+        return haproxy_memory_mb(self.maxconn)
+
+
+def maxconn_for_peak(peak_connections: int) -> int:
+    return round_up(peak_connections * PEAK_HEADROOM, MAXCONN_STEP)
+
+
+def haproxy_memory_mb(maxconn: int) -> int:
+    # Worst case: every connection holds a request and a response buffer.
+    return BASE_MB + mib_from_bytes(maxconn * 2 * BUFSIZE)
+
+
+def size_haproxy(
+    maxconn: int, app_concurrency: int, vcpus: int, app_timeout_s: int, queue_timeout_s: int
+) -> HaproxyTunables:
+    return HaproxyTunables(
+        maxconn=maxconn,
+        backlog=min(maxconn, MAX_BACKLOG),
+        # Never more in flight to gunicorn than it can work on: the rest waits in HAProxy's queue.
+        server_maxconn=app_concurrency,
+        nbthread=min(vcpus, 64),
+        timeout_connect_s=CONNECT_TIMEOUT_S,
+        timeout_client_s=CLIENT_TIMEOUT_S,
+        # gunicorn kills a stuck worker first, so HAProxy reports its 502, not a vague 504.
+        timeout_server_s=app_timeout_s + 5,
+        timeout_queue_s=queue_timeout_s,
+        timeout_http_request_s=HTTP_REQUEST_TIMEOUT_S,
+        timeout_http_keep_alive_s=KEEPALIVE_TIMEOUT_S,
+        check_interval_s=CHECK_INTERVAL_S,
+        bufsize=BUFSIZE,
+    )

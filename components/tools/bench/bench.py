@@ -1,0 +1,252 @@
+"""`tunedstack bench`: the stock and the tuned box for the same plan, in turn, in the same VM
+size and image; each profile against each; results.json, a plot, and tuned/stock ratios."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from multiprocessing.queues import Queue
+from pathlib import Path
+from queue import Empty
+from typing import Any
+
+from components.model.settings import Settings, load_stack_file
+from components.tools.bench.c10k import run_c10k
+from components.tools.bench.plot import plot
+from components.tools.bench.profiles import C10kProfile, SeedProfile
+from components.tools.bench.results import ProfileResult, ratios, write_results
+from components.tools.bench.seed_load import run_seed
+from components.tools.rehearsal.checks import http_json
+from components.tools.rehearsal.image import BaseImage
+from components.tools.rehearsal.loadlink import LoadLink, enter_private_network
+from components.tools.rehearsal.rehearse import Rehearsal
+from components.tools.rehearsal.vm import Accel, Vm
+
+MODES = ("stock", "tuned")
+LOAD_LINK = LoadLink()
+Log = Callable[[str], None]
+
+
+class ConnectionSampler:
+    """Established connections on the guest's port 80, sampled every 2 s over one SSH session."""
+
+    def __init__(self, vm: Vm) -> None:
+        script = "while true; do ss -Htn state established '( sport = :80 )' | wc -l; sleep 2; done"
+        self.process = subprocess.Popen(
+            [*vm.ssh_base(), script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        self.peak = 0
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.strip().isdigit():
+                self.peak = max(self.peak, int(line))
+
+    def stop(self) -> int:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        return self.peak
+
+
+@dataclass
+class BenchRun:
+    results: list[ProfileResult] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        lines = []
+        for profile in sorted({r.profile for r in self.results}):
+            pair = {r.mode: r for r in self.results if r.profile == profile}
+            lines.append(f"\n== {profile}")
+            for mode in MODES:
+                if mode in pair:
+                    r = pair[mode]
+                    kinds = ", ".join(f"{k} {n}" for k, n in r.failures.items() if n) or "none"
+                    lines.append(
+                        f"  {mode:<5} requests {r.requests:>7}  failed {r.failed:>6} ({kinds})  "
+                        f"p50/p95/p99 {r.p50_ms:.0f}/{r.p95_ms:.0f}/{r.p99_ms:.0f} ms  "
+                        f"peak conns {r.peak_connections}  generator CPU "
+                        f"{r.generator_cpu_percent:.0f}%"
+                        + (" (SATURATED)" if r.generator_saturated else "")
+                        + "".join(
+                            f"  {k} {v}"
+                            for k, v in r.extra.items()
+                            if k
+                            in (
+                                "failures_began_at_clients",
+                                "all_held",
+                                "held_min_during_hold",
+                                "probe_p99_ms",
+                            )
+                        )
+                    )
+            if len(pair) == 2:
+                ratio = ratios(pair["tuned"], pair["stock"])
+                lines.append(
+                    "  tuned/stock "
+                    + "  ".join(f"{k} {'n/a' if v is None else v}" for k, v in ratio.items())
+                )
+        return "\n".join(lines)
+
+
+def sized_for_load(
+    settings: Settings, seed: SeedProfile | None, c10k: C10kProfile | None
+) -> Settings:
+    """The stack told about the benchmark's peak, as its owner would before such traffic:
+    `workload.peakConnections` raised to the largest profile's connections (C10K's probe
+    included). The stock box ignores it; the tuned box sizes HAProxy and the kernel from it."""
+    peak = max(
+        [settings.workload.peak_connections]
+        + ([seed.clients] if seed else [])
+        + ([c10k.connections + 1] if c10k else [])
+    )
+    workload = settings.workload.model_copy(update={"peak_connections": peak})
+    return settings.model_copy(update={"workload": workload})
+
+
+def measure(
+    root: Path,
+    stack: str,
+    base: Settings,
+    image: BaseImage,
+    accel: Accel,
+    seed: SeedProfile | None,
+    c10k: C10kProfile | None,
+    out: Path,
+    log: Log = print,
+) -> tuple[list[ProfileResult], dict[str, Any]]:
+    """Each mode in turn: boot its box with the load link, run the profiles over the link."""
+    results: list[ProfileResult] = []
+    vms: dict[str, Any] = {}
+    target = LOAD_LINK.guest_ip
+    for mode in MODES:
+        settings = base.model_copy(update={"tuning": mode})
+        rehearsal = Rehearsal(root, stack, log=log, override=settings)
+        folder = rehearsal.run_folder()
+        vm: Vm | None = None
+        try:
+            rendered = rehearsal.render(settings, rehearsal.sizing)
+            document = rehearsal.document(rendered)
+            volume = rehearsal.new_volume(folder)
+            vm = rehearsal.boot(image, accel, folder, 1, document, volume, LOAD_LINK)
+            vms[f"{mode}_vm"] = {"memory_mb": vm.memory_mb, "vcpus": vm.vcpus}
+            status, body = http_json(f"http://{target}/healthz")
+            if status != 200:
+                raise RuntimeError(f"the {mode} box is not healthy over the load link: {body}")
+            if seed is not None:
+                log(f"{mode}: seed scenario, {seed.clients} clients over {seed.ramp_s:.0f}s")
+                sampler = ConnectionSampler(vm)
+                result = run_seed(seed, f"http://{target}", mode, out / "raw")
+                result.peak_connections = sampler.stop()
+                results.append(result)
+            if c10k is not None:
+                log(f"{mode}: C10K, {c10k.connections} connections")
+                sampler = ConnectionSampler(vm)
+                result = run_c10k(c10k, target, 80, mode)
+                result.peak_connections = sampler.stop()
+                results.append(result)
+        finally:
+            if vm is not None:
+                vm.stop()
+            shutil.rmtree(folder, ignore_errors=True)
+    return results, vms
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # unwinds through `measure`, which stops its VM
+
+
+def _measure_in_private_network(queue: Queue[Any], *args: Any) -> None:
+    """The child process: its own network namespace with the load link, then `measure`."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        enter_private_network(LOAD_LINK)
+        queue.put(("ok", measure(*args)))
+    except BaseException:  # the parent reports it; a child must not die silently
+        queue.put(("error", traceback.format_exc()))
+
+
+def _in_child(args: tuple[Any, ...]) -> tuple[list[ProfileResult], dict[str, Any]]:
+    # fork, not spawn: the child is this process's single thread, so unshare() moves all of it.
+    context = multiprocessing.get_context("fork")
+    queue: Queue[Any] = context.Queue()
+    child = context.Process(target=_measure_in_private_network, args=(queue, *args))
+    child.start()
+    try:
+        while True:
+            try:
+                outcome, payload = queue.get(timeout=5)
+                break
+            except Empty:
+                if not child.is_alive():
+                    raise RuntimeError(
+                        f"the benchmark process died (exit {child.exitcode})"
+                    ) from None
+    finally:
+        # The child still flushes its queue after the put: give it time to exit by itself.
+        child.join(timeout=60)
+        if child.is_alive():
+            child.terminate()  # SIGTERM: the child stops its VM on the way out
+            child.join(timeout=120)
+    if outcome != "ok":
+        raise RuntimeError(f"the benchmark failed:\n{payload}")
+    results, vms = payload
+    return results, vms
+
+
+def bench(
+    root: Path,
+    stack: str,
+    seed: SeedProfile | None,
+    c10k: C10kProfile | None,
+    out: Path,
+    log: Log = print,
+) -> BenchRun:
+    out.mkdir(parents=True, exist_ok=True)
+    stack_settings = load_stack_file(root / "stacks", stack)
+    base = sized_for_load(stack_settings, seed, c10k)
+    if base.workload.peak_connections != stack_settings.workload.peak_connections:
+        log(
+            f"sizing the tuned box for {base.workload.peak_connections} peak connections "
+            f"(the stack says {stack_settings.workload.peak_connections})"
+        )
+    run = BenchRun(
+        meta={
+            "stack": stack,
+            "plan": base.plan,
+            "host": platform.node(),
+            "host_cpus": os.cpu_count(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "seed_profile": asdict(seed) if seed else None,
+            "c10k_profile": asdict(c10k) if c10k else None,
+            "peak_connections_sized_for": base.workload.peak_connections,
+            "load_path": f"tap link {LOAD_LINK.host_ip} -> {LOAD_LINK.guest_ip}:80 "
+            "in a private network namespace",
+        }
+    )
+    # Host packages, the image and the KVM probe first: the private namespace has no way out.
+    image, accel, reason, folder = Rehearsal(root, stack, log=log).prepare()
+    shutil.rmtree(folder, ignore_errors=True)
+    run.meta["accelerator"], run.meta["accelerator_reason"] = accel, reason
+    results, vms = _in_child((root, stack, base, image, accel, seed, c10k, out, log))
+    run.results.extend(results)
+    run.meta.update(vms)
+    write_results(out / "results.json", run.meta, run.results)
+    plot(
+        run.results,
+        out / "bench.png",
+        f"tunedstack bench: {stack} ({base.plan}), {run.meta['accelerator'].upper()}",
+    )
+    return run

@@ -1,0 +1,43 @@
+"""One PNG: per profile, latency percentiles, throughput and errors over time, stock and
+tuned on the same axes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from components.tools.bench.results import ProfileResult
+
+COLORS = {"stock": "tab:red", "tuned": "tab:green"}
+
+
+def plot(results: list[ProfileResult], path: Path, title: str) -> None:
+    profiles = sorted({r.profile for r in results}, key=["seed", "c10k"].index)
+    fig, axes = plt.subplots(len(profiles), 3, figsize=(16, 4.2 * len(profiles)), squeeze=False)
+    for row, profile in enumerate(profiles):
+        left, middle, right = axes[row]
+        load_axis = middle.twinx()
+        for r in (r for r in results if r.profile == profile):
+            s, color = r.series, COLORS[r.mode]
+            left.plot(s.t_s, s.p50_ms, color=color, linestyle=":", label=f"{r.mode} p50")
+            left.plot(s.t_s, s.p95_ms, color=color, linestyle="--", label=f"{r.mode} p95")
+            left.plot(s.t_s, s.p99_ms, color=color, label=f"{r.mode} p99")
+            middle.plot(s.t_s, s.rps, color=color, label=f"{r.mode} req/s")
+            right.plot(s.t_s, s.errors_per_s, color=color, label=f"{r.mode} errors/s")
+            load_axis.plot(s.t_s, s.load, color=color, alpha=0.35, linestyle="-.")
+        left.set(title=f"{profile}: latency", xlabel="s", ylabel="ms")
+        left.set_yscale("symlog")
+        middle.set(title=f"{profile}: throughput", xlabel="s", ylabel="requests/s")
+        load_axis.set_ylabel("clients / open connections (dash-dot)")
+        right.set(title=f"{profile}: failed requests", xlabel="s", ylabel="errors/s")
+        for ax in (left, middle, right):
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

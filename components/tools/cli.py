@@ -1,0 +1,250 @@
+"""The `tunedstack` command: every subcommand reads `stacks/Pulumi.<stack>.yaml`."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from components.model.errors import StackError
+from components.model.project import project_root, stacks_dir
+from components.model.render import Secrets
+from components.model.settings import load_stack_file
+from components.model.sizing import size
+from components.tools.explain import explain_json, explain_text
+from components.tools.review import (
+    comment_body,
+    read_tree,
+    render_revision,
+    render_stack,
+    render_tree,
+    unified_diff,
+    write_tree,
+)
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _stack_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", required=True, help="stack name: reads stacks/Pulumi.NAME.yaml")
+    parser.add_argument(
+        "--project-dir",
+        type=Path,
+        default=None,
+        help="folder with Pulumi.yaml (default: found from the current folder)",
+    )
+
+
+def _explain(args: argparse.Namespace) -> int:
+    root = project_root(args.project_dir)
+    settings = load_stack_file(stacks_dir(root), args.stack)
+    sizing = size(settings, source=f"stacks/Pulumi.{args.stack}.yaml")
+    render = explain_json if args.format == "json" else explain_text
+    print(render(args.stack, settings, sizing))
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    root = project_root(args.project_dir)
+    secrets = Secrets.generate() if args.generate_secrets else Secrets.placeholders()
+    keys = [Path(k).read_text().strip() for k in args.ssh_key]
+    rendered, document = render_stack(root, args.stack, secrets, keys)
+    written = write_tree(rendered, document, args.out)
+    print(f"wrote {len(written)} files to {args.out} (user-data: {len(document.encode())} bytes)")
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    root = project_root(args.project_dir)
+    with tempfile.TemporaryDirectory(prefix="tunedstack-diff-") as tmp:
+        old_dir, new_dir = Path(tmp, "old"), Path(tmp, "new")
+        old: dict[str, str] = {}
+        if args.old_file:
+            # The older file, rendered by today's code: only the settings differ.
+            alt = Path(tmp, "stacks")
+            alt.mkdir()
+            (alt / f"Pulumi.{args.stack}.yaml").write_text(args.old_file.read_text())
+            rendered, document = render_stack(root, args.stack, Secrets.placeholders(), stacks=alt)
+            write_tree(rendered, document, old_dir)
+            old = read_tree(old_dir)
+        elif render_revision(root, args.base, args.stack, old_dir):
+            old = read_tree(old_dir)
+        new = read_tree(new_dir) if render_tree(root, args.stack, new_dir, "working tree") else {}
+        diff = unified_diff(old, new)
+        if args.format == "comment":
+            base = args.old_file.name if args.old_file else args.base
+            print(comment_body(args.stack, base, diff), end="")
+        else:
+            print(diff, end="")
+    return 0
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The command-line options the user set (argparse leaves the others None)."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def _stop_vms_on_sigterm() -> None:
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # so the VMs are stopped on the way out, as on Ctrl-C
+
+    signal.signal(signal.SIGTERM, interrupted)
+
+
+def _rehearse(args: argparse.Namespace) -> int:
+    from components.tools.rehearsal.rehearse import rehearse
+
+    _stop_vms_on_sigterm()
+    root = project_root(args.project_dir)
+    report = rehearse(root, args.stack, keep=args.keep)
+    print(report.text())
+    return 0 if report.ok else 1
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from components.tools.bench.bench import bench
+    from components.tools.bench.profiles import SMOKE_C10K, SMOKE_SEED, C10kProfile, SeedProfile
+
+    seed = SMOKE_SEED if args.smoke else SeedProfile()
+    c10k = SMOKE_C10K if args.smoke else C10kProfile()
+    seed = replace(
+        seed,
+        **_given(
+            testers=args.testers,
+            clients_per_tester=args.clients_per_tester,
+            spawn_per_tester_per_s=args.spawn_per_tester,
+            think_time_s=args.think_time,
+            hold_s=args.hold,
+        ),
+    )
+    c10k = replace(
+        c10k,
+        **_given(
+            connections=args.connections, request_interval_s=args.request_interval, hold_s=args.hold
+        ),
+    )
+
+    _stop_vms_on_sigterm()
+    run = bench(
+        project_root(args.project_dir),
+        args.stack,
+        seed if args.profile in ("seed", "both") else None,
+        c10k if args.profile in ("c10k", "both") else None,
+        args.out,
+    )
+    print(run.summary())
+    print(f"\nwrote {args.out / 'results.json'} and {args.out / 'bench.png'}")
+    return 0
+
+
+def _reference(args: argparse.Namespace) -> int:
+    from components.tools.reference import settings_reference, update_readme
+
+    if args.update:
+        changed = update_readme(args.update)
+        print(f"{args.update}: {'updated' if changed else 'already current'}")
+    else:
+        print(settings_reference(), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tunedstack", description="Size, render and rehearse a tuned Linode box."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    explain = sub.add_parser("explain", help="the plan, the memory budget and key tunables")
+    _stack_args(explain)
+    explain.add_argument("--format", choices=("text", "json"), default="text")
+    explain.set_defaults(handler=_explain)
+
+    render = sub.add_parser("render", help="write the box's files and its user-data to a folder")
+    _stack_args(render)
+    render.add_argument("--out", type=Path, required=True, help="folder to write into")
+    render.add_argument(
+        "--generate-secrets",
+        action="store_true",
+        help="fresh local passwords instead of placeholders (for a rehearsal)",
+    )
+    render.add_argument(
+        "--ssh-key",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="extra public key file for root (repeatable)",
+    )
+    render.set_defaults(handler=_render)
+
+    diff = sub.add_parser("diff", help="unified diff of the rendered files between two versions")
+    _stack_args(diff)
+    base = diff.add_mutually_exclusive_group()
+    base.add_argument(
+        "--base",
+        default="HEAD",
+        help="git revision to compare the working tree with (default: HEAD)",
+    )
+    base.add_argument("--old-file", type=Path, help="an older stack file to compare with")
+    diff.add_argument(
+        "--format",
+        choices=("text", "comment"),
+        default="text",
+        help="comment: Markdown for a pull request comment",
+    )
+    diff.set_defaults(handler=_diff)
+
+    rehearse = sub.add_parser(
+        "rehearse", help="boot the stack's cloud-config in a local VM and check the box"
+    )
+    _stack_args(rehearse)
+    rehearse.add_argument(
+        "--keep", action="store_true", help="leave the VM running and print how to reach it"
+    )
+    rehearse.set_defaults(handler=_rehearse)
+
+    bench_cmd = sub.add_parser(
+        "bench", help="load-test the stock and the tuned box in the VM, side by side"
+    )
+    _stack_args(bench_cmd)
+    bench_cmd.add_argument("--profile", choices=("seed", "c10k", "both"), default="both")
+    bench_cmd.add_argument("--smoke", action="store_true", help="small counts, short runs")
+    bench_cmd.add_argument("--out", type=Path, default=Path("bench-results"))
+    bench_cmd.add_argument("--testers", type=int)
+    bench_cmd.add_argument("--clients-per-tester", type=int)
+    bench_cmd.add_argument("--spawn-per-tester", type=float, help="clients added per second")
+    bench_cmd.add_argument("--think-time", type=float, help="seconds between a client's requests")
+    bench_cmd.add_argument("--hold", type=float, help="seconds at full load")
+    bench_cmd.add_argument("--connections", type=int, help="C10K connections")
+    bench_cmd.add_argument(
+        "--request-interval", type=float, help="C10K: seconds between requests on one connection"
+    )
+    bench_cmd.set_defaults(handler=_bench)
+
+    reference = sub.add_parser("reference", help="the stack settings reference (Markdown)")
+    reference.add_argument(
+        "--update",
+        type=Path,
+        metavar="README",
+        help="rewrite the reference section of this file in place",
+    )
+    reference.set_defaults(handler=_reference)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except StackError as e:
+        print(f"tunedstack: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

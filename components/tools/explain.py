@@ -1,0 +1,138 @@
+"""`tunedstack explain`: the plan, where every MB goes, and the key tunables with reasons."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from components.model.settings import Settings
+from components.model.sizing import Sizing
+from components.model.sizing.haproxy import PEAK_HEADROOM
+from components.model.sizing.kernel import CONNTRACK_FLOOR, CONNTRACK_PER_CONNECTION
+from components.model.sizing.postgres import format_kb
+
+
+@dataclass(frozen=True)
+class Explained:
+    name: str
+    value: str
+    reason: str
+
+
+def key_tunables(sz: Sizing) -> list[Explained]:
+    g, h, p, r, k = sz.gunicorn, sz.haproxy, sz.postgres, sz.redis, sz.kernel
+    return [
+        Explained(
+            "gunicorn.workers",
+            str(g.workers),
+            f"min({g.cpu_bound_workers} by CPU = 2x{sz.cpu.app}+1, "
+            f"{g.ram_bound_workers} by RAM share / {sz.budget.worker_rss_mb} MB per worker)",
+        ),
+        Explained(
+            "gunicorn.worker_class",
+            f"{g.worker_class} x{g.threads}",
+            f"concurrency {g.concurrency}; max_requests {g.max_requests} "
+            f"+ jitter {g.max_requests_jitter}",
+        ),
+        Explained(
+            "haproxy.maxconn",
+            str(h.maxconn),
+            f"peak connections + {round((PEAK_HEADROOM - 1) * 100)}% headroom",
+        ),
+        Explained(
+            "haproxy.server maxconn",
+            str(h.server_maxconn),
+            "= gunicorn concurrency: excess requests queue in HAProxy, not the socket",
+        ),
+        Explained(
+            "haproxy.timeout queue",
+            f"{h.timeout_queue_s}s",
+            "a queued request gets a 503 instead of hanging",
+        ),
+        Explained(
+            "postgresql.max_connections",
+            str(p.max_connections),
+            f"{g.workers} workers x pool + headroom for admin and maintenance",
+        ),
+        Explained(
+            "postgresql.shared_buffers",
+            format_kb(p.shared_buffers_kb),
+            f"pgtune: 1/4 of PostgreSQL's {p.memory_mb} MB share",
+        ),
+        Explained(
+            "postgresql.effective_cache_size",
+            format_kb(p.effective_cache_size_kb),
+            "pgtune: 3/4 of the share",
+        ),
+        Explained(
+            "postgresql.work_mem",
+            format_kb(p.work_mem_kb),
+            "pgtune: (share - shared_buffers) / ((connections + workers) x 3), >= 4MB",
+        ),
+        Explained(
+            "redis.maxmemory",
+            f"{r.maxmemory_mb}MB",
+            f"its share minus {r.fork_headroom_mb} MB fork headroom for BGSAVE/AOF rewrite",
+        ),
+        Explained("redis.maxmemory-policy", r.maxmemory_policy, "from workload.redisPolicy"),
+        Explained(
+            "net.core.somaxconn",
+            k.value("net.core.somaxconn"),
+            f">= HAProxy's listen backlog {h.backlog}",
+        ),
+        Explained(
+            "nf_conntrack_max",
+            str(k.conntrack_max),
+            f"{CONNTRACK_PER_CONNECTION} entries per HAProxy connection, "
+            f"at least {CONNTRACK_FLOOR}",
+        ),
+        Explained(
+            "LimitNOFILE haproxy",
+            str(k.file_limits.haproxy),
+            "2 descriptors per proxied connection + headroom",
+        ),
+        Explained(
+            "capacity",
+            f"~{sz.capacity_rps} req/s",
+            "gunicorn concurrency / workload.typicalResponseMs",
+        ),
+    ]
+
+
+def explain_text(stack: str, settings: Settings, sz: Sizing) -> str:
+    cpu = sz.cpu
+    lines = [
+        f"stack {stack}: {settings.environment}, {settings.region}, {settings.image}",
+        f"plan  {sz.plan.label}",
+        f"cpu   app {cpu.app}, postgresql {cpu.postgres}, redis {cpu.redis}"
+        + (" (shared: fewer than 4 vCPUs)" if cpu.shared else ""),
+        "",
+        "memory budget",
+        sz.budget.table(),
+        "",
+        "key tunables",
+    ]
+    tunables = key_tunables(sz)
+    width = max(len(t.name) for t in tunables)
+    value_width = max(len(t.value) for t in tunables)
+    lines += [f"  {t.name:<{width}}  {t.value:>{value_width}}  {t.reason}" for t in tunables]
+    lines += ["", "kernel profile"]
+    lines += [f"  {s.key} = {s.value}  ({s.origin}: {s.reason})" for s in sz.kernel.sysctls]
+    return "\n".join(lines)
+
+
+def explain_data(stack: str, settings: Settings, sz: Sizing) -> dict[str, Any]:
+    return {
+        "stack": stack,
+        "settings": settings.model_dump(mode="json", by_alias=True),
+        "plan": {"id": sz.plan.id, "vcpus": sz.plan.vcpus, "memory_mb": sz.plan.memory_mb},
+        "memory_mb": {line.name: line.mb for line in sz.budget.lines()},
+        "key_tunables": [t.__dict__ for t in key_tunables(sz)],
+        "sysctl": {s.key: s.value for s in sz.kernel.sysctls},
+        "sizing": sz.as_dict(),
+    }
+
+
+def explain_json(stack: str, settings: Settings, sz: Sizing) -> str:
+    return json.dumps(explain_data(stack, settings, sz), indent=2, sort_keys=True)

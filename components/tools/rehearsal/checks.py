@@ -1,0 +1,210 @@
+"""Box checks: what the running guest measures against what sizing computed.
+
+One SSH call runs `probe_script` on the guest, which prints `name<TAB>value` lines; each
+expectation below compares one of them. HTTP and SSH are checked from the host side.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from components.model.layout import PATHS, PORTS, volume_device
+from components.model.sizing import Sizing
+from components.model.sizing.postgres import GB, MB
+
+Compare = Callable[[str, str], bool]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    measured: str
+    expected: str
+
+
+@dataclass(frozen=True)
+class Expectation:
+    name: str
+    expected: str
+    compare: Compare
+
+
+def _equal(measured: str, expected: str) -> bool:
+    return " ".join(measured.split()) == " ".join(expected.split())
+
+
+def _kb(value: str) -> int | None:
+    match = re.fullmatch(r"(\d+)(kB|MB|GB)", value)
+    if not match:
+        return None
+    return int(match.group(1)) * {"kB": 1, "MB": MB, "GB": GB}[match.group(2)]
+
+
+def _within_a_block(measured: str, expected: str) -> bool:
+    """PostgreSQL keeps these in 8 kB blocks, so SHOW may round the sized value."""
+    a, b = _kb(measured), _kb(expected)
+    return a is not None and b is not None and abs(a - b) < 8
+
+
+def _on_device(measured: str, expected: str) -> bool:
+    return measured.startswith(expected + "[") or measured == expected
+
+
+def _loopback_only(measured: str, expected: str) -> bool:
+    addresses = measured.split()
+    return bool(addresses) and all(a.rsplit(":", 1)[0] in ("127.0.0.1", "[::1]") for a in addresses)
+
+
+def _hard_limit(measured: str, expected: str) -> bool:
+    parts = measured.split()
+    return len(parts) == 2 and parts[1] == expected
+
+
+def _contains(measured: str, expected: str) -> bool:
+    return expected in measured
+
+
+def expectations(sz: Sizing) -> list[Expectation]:
+    limits = sz.kernel.file_limits
+    found: list[Expectation] = [
+        Expectation(f"sysctl {s.key}", s.value, _equal) for s in sz.kernel.sysctls
+    ]
+    found += [
+        Expectation("nf_conntrack loaded at boot", "loaded", _equal),
+        Expectation("nofile haproxy (soft hard)", str(limits.haproxy), _hard_limit),
+        Expectation("nofile gunicorn (soft hard)", str(limits.gunicorn), _hard_limit),
+        Expectation("nofile postgres (soft hard)", str(limits.postgres), _hard_limit),
+        Expectation("nofile redis (soft hard)", str(limits.redis), _hard_limit),
+        Expectation("nofile login shell", str(limits.login), _equal),
+    ]
+    for key, value in sz.postgres.conf().items():
+        compare = _within_a_block if _kb(value) is not None else _equal
+        found.append(Expectation(f"postgresql {key}", value, compare))
+    found += [
+        Expectation("postgresql listen", "127.0.0.1 / ::1 only", _loopback_only),
+        Expectation("postgresql data on volume", "volume", _on_device),
+        Expectation("redis maxmemory", str(sz.redis.maxmemory_bytes), _equal),
+        Expectation("redis maxmemory-policy", sz.redis.maxmemory_policy, _equal),
+        Expectation("redis appendonly", "yes", _equal),
+        Expectation("redis listen", "127.0.0.1 / ::1 only", _loopback_only),
+        Expectation("redis data on volume", "volume", _on_device),
+        Expectation("sshd passwordauthentication", "no", _equal),
+        Expectation("transparent hugepages", f"[{sz.kernel.transparent_hugepage}]", _contains),
+        Expectation("services active", "active active active active", _equal),
+        Expectation("first boot ready marker", "yes", _equal),
+    ]
+    return found
+
+
+def probe_script(sz: Sizing, stack: str) -> str:
+    """Bash for the guest: one `name<TAB>value` line per expectation, plus boot id and device."""
+    pg_data = f"/var/lib/postgresql/{sz.postgres.version}/main"
+    lines = [
+        "cd /",  # runuser keeps the working directory; postgres may not enter /root
+        'emit() { printf \'%s\\t%s\\n\' "$1" "$2"; }',
+        "limit() { awk '/Max open files/ {print $4, $5}' \"/proc/$1/limits\"; }",
+        'pid_of() { systemctl show -p MainPID --value "$1"; }',
+        "rcli() { redis-cli --no-auth-warning -a \"$(awk '/^requirepass/ {print $2}' "
+        '/etc/redis/redis.conf)" "$@" | tail -n 1; }',
+        "listening() { ss -Hltn \"sport = :$1\" | awk '{print $4}' | sort -u | tr '\\n' ' '; }",
+        f"volume=$(readlink -f {volume_device(stack)})",
+    ]
+    for s in sz.kernel.sysctls:
+        lines.append(f"emit 'sysctl {s.key}' \"$(sysctl -n {s.key} 2>&1)\"")
+    lines += [
+        "emit 'nf_conntrack loaded at boot' \"$(lsmod | awk '$1 == \"nf_conntrack\" "
+        '{print "loaded"}\')"',
+        'emit \'nofile haproxy (soft hard)\' "$(limit "$(pid_of haproxy)")"',
+        'emit \'nofile gunicorn (soft hard)\' "$(limit "$(pid_of tunedstack-app)")"',
+        f'emit \'nofile postgres (soft hard)\' "$(limit "$(head -n 1 {pg_data}/postmaster.pid)")"',
+        'emit \'nofile redis (soft hard)\' "$(limit "$(pid_of redis-server)")"',
+        "emit 'nofile login shell' \"$(ulimit -n)\"",
+    ]
+    for key in sz.postgres.conf():
+        lines.append(
+            f"emit 'postgresql {key}' \"$(runuser -u postgres -- psql -XAtc 'SHOW {key}')\""
+        )
+    lines += [
+        f"emit 'postgresql listen' \"$(listening {PORTS.postgres})\"",
+        f"emit 'postgresql data on volume' \"$(findmnt -n -o SOURCE -T {pg_data} | "
+        'sed "s|^$volume|volume|")"',
+        "emit 'redis maxmemory' \"$(rcli CONFIG GET maxmemory)\"",
+        "emit 'redis maxmemory-policy' \"$(rcli CONFIG GET maxmemory-policy)\"",
+        "emit 'redis appendonly' \"$(rcli CONFIG GET appendonly)\"",
+        f"emit 'redis listen' \"$(listening {PORTS.redis})\"",
+        "emit 'redis data on volume' \"$(findmnt -n -o SOURCE -T /var/lib/redis | "
+        'sed "s|^$volume|volume|")"',
+        "emit 'sshd passwordauthentication' \"$(sshd -T | awk '$1 == \"passwordauthentication\" "
+        "{print $2}')\"",
+        "emit 'transparent hugepages' \"$(cat /sys/kernel/mm/transparent_hugepage/enabled)\"",
+        f"emit 'services active' \"$(systemctl is-active postgresql@{sz.postgres.version}-main "
+        "redis-server haproxy tunedstack-app | tr '\\n' ' ')\"",
+        f"emit 'first boot ready marker' \"$(test -f {PATHS.ready_marker} && echo yes)\"",
+        'emit boot_id "$(cat /proc/sys/kernel/random/boot_id)"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def parse_probe(output: str) -> dict[str, str]:
+    measured = {}
+    for line in output.splitlines():
+        name, _, value = line.partition("\t")
+        if name:
+            measured[name] = value.strip()
+    return measured
+
+
+def compare(found: list[Expectation], measured: dict[str, str]) -> list[Check]:
+    return [
+        Check(
+            e.name,
+            e.compare(measured.get(e.name, ""), e.expected),
+            measured.get(e.name, "(not measured)"),
+            e.expected,
+        )
+        for e in found
+    ]
+
+
+def http_json(url: str, attempts: int = 20, delay: float = 3.0) -> tuple[int, dict[str, object]]:
+    """GET with retries: the guest accepts connections late."""
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            with urllib.request.urlopen(url, timeout=15) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+        except (OSError, ValueError) as e:
+            last = e
+            time.sleep(delay)
+    raise ConnectionError(f"{url}: {last}")
+
+
+def password_login_refused(ssh_base: list[str]) -> Check:
+    """Ask sshd for password auth with no key offered: it must only offer publickey."""
+    command = [
+        *ssh_base[:1],
+        "-o",
+        "PubkeyAuthentication=no",
+        "-o",
+        "PreferredAuthentications=password,keyboard-interactive",
+        *ssh_base[3:],
+        "true",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    methods = re.search(r"Permission denied \(([^)]*)\)", result.stderr)
+    measured = methods.group(1) if methods else result.stderr.strip()[:80]
+    return Check(
+        "ssh refuses passwords",
+        result.returncode != 0 and measured == "publickey",
+        measured,
+        "publickey",
+    )

@@ -1,0 +1,326 @@
+"""`tunedstack rehearse`: the stack's exact cloud-config in a local VM, checked from the outside
+and the inside, through first boot, a reboot, an instance replacement and a day-2 re-apply."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from components.cloud.rollout import apply_command, bundle
+from components.model.layout import volume_label
+from components.model.render import Rendered, Secrets, render_files
+from components.model.settings import Settings, SysctlOverride, load_stack_file
+from components.model.sizing import Sizing, size
+from components.model.userdata import cloud_config
+from components.tools.rehearsal.checks import (
+    Check,
+    compare,
+    expectations,
+    http_json,
+    parse_probe,
+    password_login_refused,
+    probe_script,
+)
+from components.tools.rehearsal.host import cache_root, ensure_packages
+from components.tools.rehearsal.image import BaseImage, build
+from components.tools.rehearsal.loadlink import LoadLink
+from components.tools.rehearsal.seed import write_seed
+from components.tools.rehearsal.vm import Accel, Vm, kvm_works
+
+BOOT_TIMEOUT_S = 1500
+WRITES = 5
+Log = Callable[[str], None]
+
+
+@dataclass
+class Phase:
+    name: str
+    seconds: float
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+@dataclass
+class Report:
+    stack: str
+    accel: Accel
+    accel_reason: str
+    phases: list[Phase] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.phases) and all(p.ok for p in self.phases)
+
+    def text(self) -> str:
+        lines = [
+            f"rehearsal of stack {self.stack} under {self.accel.upper()} ({self.accel_reason})"
+        ]
+        for phase in self.phases:
+            if not phase.checks:
+                lines.append(f"\n== {phase.name}: ready in {phase.seconds:.0f}s")
+                continue
+            passed = sum(c.ok for c in phase.checks)
+            lines.append(
+                f"\n== {phase.name}: {passed}/{len(phase.checks)} passed in {phase.seconds:.0f}s"
+            )
+            width = max((len(c.name) for c in phase.checks), default=10)
+            for c in phase.checks:
+                mark = "PASS" if c.ok else "FAIL"
+                detail = c.measured if c.ok else f"{c.measured!r} (expected {c.expected!r})"
+                lines.append(f"  {mark}  {c.name:<{width}}  {detail}")
+        lines.append(f"\nRESULT: {'PASS' if self.ok else 'FAIL'}")
+        return "\n".join(lines)
+
+
+def day2_settings(settings: Settings) -> Settings:
+    """The tunables the day-2 phase changes: a Redis policy (restart) and a sysctl (reload)."""
+    policy = "allkeys-lfu" if settings.workload.redis_policy != "allkeys-lfu" else "allkeys-lru"
+    return settings.model_copy(
+        update={
+            "workload": settings.workload.model_copy(update={"redis_policy": policy}),
+            "sysctl": {**settings.sysctl, "vm.swappiness": SysctlOverride(value="5")},
+        }
+    )
+
+
+@dataclass
+class Rehearsal:
+    root: Path
+    stack: str
+    log: Log = print
+    keep: bool = False
+    cache: Path = field(default_factory=cache_root)
+    override: Settings | None = None  # the stack's settings, changed (the benchmark's modes)
+
+    def __post_init__(self) -> None:
+        self.settings = self.override or load_stack_file(self.root / "stacks", self.stack)
+        self.sizing = size(self.settings, f"stacks/Pulumi.{self.stack}.yaml")
+        self.secrets: Secrets = Secrets.generate()
+        self.vms: list[Vm] = []
+
+    # ------------------------------------------------------------------ pieces
+    def render(self, settings: Settings, sizing: Sizing) -> Rendered:
+        return render_files(self.stack, settings, sizing, self.secrets, self.root)
+
+    def document(self, rendered: Rendered) -> str:
+        label = self.settings.instance_label(self.stack)
+        return cloud_config(rendered, label, self.settings.ssh_keys)
+
+    def ssh_key(self) -> Path:
+        key = self.cache / "ssh" / "id_ed25519"
+        if not key.is_file():
+            key.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                [
+                    "ssh-keygen",
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    "tunedstack-rehearsal",
+                    "-f",
+                    str(key),
+                ],
+                check=True,
+            )
+        return key
+
+    def boot(
+        self,
+        image: BaseImage,
+        accel: Accel,
+        run: Path,
+        n: int,
+        document: str,
+        data_disk: Path,
+        load_link: LoadLink | None = None,
+    ) -> Vm:
+        """A new instance: a fresh root disk over the base image, the same data volume."""
+        root_disk = run / f"root-{n}.qcow2"
+        subprocess.run(
+            [
+                "qemu-img",
+                "create",
+                "-q",
+                "-f",
+                "qcow2",
+                "-b",
+                str(image.disk),
+                "-F",
+                "qcow2",
+                str(root_disk),
+            ],
+            check=True,
+        )
+        key = self.ssh_key()
+        seed = write_seed(
+            run / f"seed-{n}",
+            document,
+            f"tunedstack-{self.stack}-{n}",
+            self.settings.instance_label(self.stack),
+            key.with_suffix(".pub").read_text().strip(),
+            load_link,
+        )
+        vm = Vm(
+            f"instance-{n}",
+            image,
+            run,
+            root_disk,
+            data_disk,
+            seed,
+            memory_mb=self.sizing.plan.memory_mb,
+            vcpus=min(self.sizing.plan.vcpus, os.cpu_count() or 1),
+            accel=accel,
+            volume_label=volume_label(self.stack),
+            ssh_key=key,
+            load_link=load_link,
+        )
+        self.vms.append(vm)
+        vm.start()
+        self.log(f"booting instance {n} ({accel}); serial log {vm.serial_log}")
+        status = vm.wait_first_boot(BOOT_TIMEOUT_S)
+        if status not in (0, 2):
+            detail = vm.ssh(
+                "cloud-init status --long; tail -n 40 /var/log/cloud-init-output.log", check=False
+            ).stdout
+            raise RuntimeError(f"first boot failed (cloud-init exit {status}):\n{detail}")
+        return vm
+
+    def box_checks(self, vm: Vm, sizing: Sizing) -> tuple[list[Check], dict[str, str]]:
+        measured = parse_probe(vm.ssh(probe_script(sizing, self.stack), timeout=300).stdout)
+        checks = compare(expectations(sizing), measured)
+        base = f"http://127.0.0.1:{vm.http_port}"
+        status, health = http_json(base + self.settings.app.health_path)
+        checks.append(
+            Check(
+                "http health through haproxy",
+                status == 200 and health == {"postgresql": "ok", "redis": "ok"},
+                f"{status} {health}",
+                "200 postgresql ok, redis ok",
+            )
+        )
+        checks.append(password_login_refused(vm.ssh_base()))
+        return checks, measured
+
+    def hit(self, vm: Vm) -> dict[str, object]:
+        status, body = http_json(f"http://127.0.0.1:{vm.http_port}/hits")
+        if status != 200:
+            raise RuntimeError(f"/hits answered {status}: {body}")
+        return body
+
+    def data_check(self, vm: Vm, before: dict[str, object]) -> Check:
+        """PostgreSQL's row ids continue past the last one written (a fresh database would start
+        at 1 again) and Redis's counter is exactly one more."""
+        after = self.hit(vm)
+        last_row, last_counter = int(str(before["row"])), int(str(before["counter"]))
+        row, counter = int(str(after["row"])), int(str(after["counter"]))
+        return Check(
+            "data written before is still there",
+            row > last_row and counter == last_counter + 1,
+            f"row {row}, counter {counter}",
+            f"row > {last_row}, counter {last_counter + 1}",
+        )
+
+    # ------------------------------------------------------------------ the run
+    def prepare(self) -> tuple[BaseImage, Accel, str, Path]:
+        """Host packages, the cached image, a run folder, and the accelerator that works."""
+        ensure_packages()
+        image = build(self.cache)
+        run = self.run_folder()
+        works, reason = kvm_works(image, run)
+        accel: Accel = "kvm" if works else "tcg"
+        self.log(f"image {image.folder.name} ready; accelerator {accel} ({reason})")
+        return image, accel, reason, run
+
+    def run_folder(self) -> Path:
+        return Path(tempfile.mkdtemp(prefix=f"{self.stack}-", dir=self.cache.as_posix()))
+
+    def new_volume(self, run: Path) -> Path:
+        """A blank disk standing in for a new Linode volume of the stack's size."""
+        data_disk = run / "volume.qcow2"
+        size_arg = f"{self.settings.volume_size_gb}G"
+        subprocess.run(
+            ["qemu-img", "create", "-q", "-f", "qcow2", str(data_disk), size_arg], check=True
+        )
+        return data_disk
+
+    def run(self) -> Report:
+        started = time.monotonic()
+        image, accel, reason, run = self.prepare()
+        report = Report(self.stack, accel, reason)
+        report.phases.append(Phase("base image", time.monotonic() - started))
+        data_disk = self.new_volume(run)
+        rendered = self.render(self.settings, self.sizing)
+        document = self.document(rendered)
+        try:
+            t = time.monotonic()
+            vm = self.boot(image, report.accel, run, 1, document, data_disk)
+            checks, _ = self.box_checks(vm, self.sizing)
+            report.phases.append(Phase("first boot", time.monotonic() - t, checks))
+            written: dict[str, object] = {}
+            for _ in range(WRITES):
+                written = self.hit(vm)
+            self.log(f"wrote {WRITES} rows and counts through the app: {written}")
+
+            t = time.monotonic()
+            vm.reboot(BOOT_TIMEOUT_S)
+            checks, _ = self.box_checks(vm, self.sizing)
+            checks.append(self.data_check(vm, written))
+            written = self.hit(vm)
+            report.phases.append(Phase("after reboot", time.monotonic() - t, checks))
+
+            t = time.monotonic()
+            vm.stop()
+            vm = self.boot(image, report.accel, run, 2, document, data_disk)
+            checks, _ = self.box_checks(vm, self.sizing)
+            checks.append(self.data_check(vm, written))
+            written = self.hit(vm)
+            report.phases.append(
+                Phase("replaced instance, same volume", time.monotonic() - t, checks)
+            )
+
+            t = time.monotonic()
+            report.phases.append(self.day2(vm, written))
+            report.phases[-1].seconds = time.monotonic() - t
+            if self.keep:
+                self.log("VM kept running:\n" + vm.how_to_reach())
+        finally:
+            if not self.keep:
+                for machine in self.vms:
+                    machine.stop()
+                shutil.rmtree(run, ignore_errors=True)
+        return report
+
+    def day2(self, vm: Vm, written: dict[str, object]) -> Phase:
+        """Re-render with changed tunables and push them the way the rollout does."""
+        changed = day2_settings(self.settings)
+        sizing = size(changed)
+        rendered = self.render(changed, sizing)
+        _, before = self.box_checks(vm, self.sizing)
+        vm.ssh(apply_command(rendered.content_hash), stdin=bundle(rendered), timeout=600)
+        checks, after = self.box_checks(vm, sizing)
+        checks.append(
+            Check(
+                "no reboot",
+                before["boot_id"] == after["boot_id"],
+                after["boot_id"],
+                before["boot_id"],
+            )
+        )
+        checks.append(self.data_check(vm, written))
+        return Phase("day-2 re-apply (redis policy, vm.swappiness)", 0.0, checks)
+
+
+def rehearse(root: Path, stack: str, keep: bool = False, log: Log = print) -> Report:
+    return Rehearsal(root, stack, log=log, keep=keep).run()

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from components.model.sizing.haproxy import (
+    MAX_BACKLOG,
+    haproxy_memory_mb,
+    maxconn_for_peak,
+    size_haproxy,
+)
+
+
+def test_maxconn_has_headroom_over_the_peak() -> None:
+    assert maxconn_for_peak(4000) == 5120
+    assert maxconn_for_peak(10000) >= 12500
+
+
+def test_memory_counts_two_buffers_per_connection() -> None:
+    assert haproxy_memory_mb(5120) == 16 + 160
+
+
+def test_server_maxconn_is_app_concurrency_and_backlog_is_capped() -> None:
+    h = size_haproxy(100_352, 22, 8, 30, 10)
+    assert h.server_maxconn == 22
+    assert h.backlog == MAX_BACKLOG
+    assert h.timeout_server_s > 30  # gunicorn's timeout fires first
+    assert h.timeout_queue_s == 10
+
+
+def test_idle_keep_alive_is_not_cut_short_by_the_client_timeout() -> None:
+    # HAProxy applies the smaller of the two to an idle keep-alive connection.
+    h = size_haproxy(5120, 5, 2, 30, 10)
+    assert h.timeout_http_keep_alive_s <= h.timeout_client_s
+    # A client polling every 50 s keeps its connection; a slow header is still cut at 10 s.
+    assert h.timeout_http_keep_alive_s > 50
+    assert h.timeout_http_request_s < h.timeout_http_keep_alive_s

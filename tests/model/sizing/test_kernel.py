@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from components.model.settings import SysctlOverride
+from components.model.sizing.kernel import (
+    apply_overrides,
+    conntrack_max,
+    danger,
+    file_limits,
+    modern_key,
+    profile_sysctls,
+    size_kernel,
+    somaxconn_for,
+)
+
+SEED_HARMFUL_KEYS = (
+    "fs.file-max",
+    "net.core.rmem_default",
+    "net.core.wmem_default",
+    "net.ipv4.tcp_mem",
+)
+
+
+def _override(value: str, reason: str | None = None) -> SysctlOverride:
+    return SysctlOverride(value=value, reason=reason)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("net.ipv4.netfilter.ip_conntrack_max", "net.netfilter.nf_conntrack_max"),
+        (
+            "net.ipv4.netfilter.ip_conntrack_generic_timeout",
+            "net.netfilter.nf_conntrack_generic_timeout",
+        ),
+        (
+            "net.ipv4.netfilter.ip_conntrack_tcp_timeout_established",
+            "net.netfilter.nf_conntrack_tcp_timeout_established",
+        ),
+        ("net.ipv4.tcp_tw_recycle", None),
+    ],
+)
+def test_obsolete_keys_name_their_replacement(old: str, new: str | None) -> None:
+    assert modern_key(old) == (True, new)
+    _, problems = apply_overrides([], {old: _override("1")}, 4096, 4096)
+    (problem,) = problems
+    assert problem.key == f"tunedstack:sysctl[{old!r}]"
+    assert "obsolete key" in problem.message
+    assert (f"use `{new}` instead" if new else "removed from the kernel") in problem.message
+
+
+def test_modern_key_is_not_obsolete() -> None:
+    assert modern_key("net.netfilter.nf_conntrack_max") == (False, None)
+
+
+def test_syncookies_off_is_refused_with_what_is_valid() -> None:
+    _, problems = apply_overrides([], {"net.ipv4.tcp_syncookies": _override("0")}, 4096, 4096)
+    (problem,) = problems
+    assert problem.value == "0"
+    assert "SYN-flood protection" in problem.message and "valid: 1" in problem.message
+    assert "reason" in problem.message
+
+
+def test_syncookies_off_is_accepted_with_a_reason() -> None:
+    sysctls, problems = apply_overrides(
+        [], {"net.ipv4.tcp_syncookies": _override("0", "SYN proxy in front")}, 4096, 4096
+    )
+    assert problems == []
+    assert sysctls[0].value == "0" and sysctls[0].origin == "stack"
+
+
+def test_seed_rmem_minimum_in_megabytes_is_refused() -> None:
+    harm = danger("net.ipv4.tcp_rmem", "30000000 30000000 30000000", 4096)
+    assert harm is not None and "guaranteed to every socket" in harm
+
+
+def test_seed_tcp_mem_in_pages_beyond_ram_is_refused() -> None:
+    harm = danger("net.ipv4.tcp_mem", "30000000 30000000 30000000", 4096)
+    assert harm is not None and "pages" in harm and "4096 MB" in harm
+    assert danger("net.ipv4.tcp_mem", "10000 20000 40000", 4096) is None
+
+
+@pytest.mark.parametrize("key", SEED_HARMFUL_KEYS)
+def test_seed_harmful_values_are_refused(key: str) -> None:
+    assert danger(
+        key, "10000000" if key != "net.ipv4.tcp_mem" else "30000000 30000000 30000000", 4096
+    )
+
+
+def test_port_range_over_service_ports_is_refused() -> None:
+    assert danger("net.ipv4.ip_local_port_range", "1024 65535", 4096)
+    assert danger("net.ipv4.ip_local_port_range", "32768 60999", 4096) is None
+
+
+def test_somaxconn_override_below_a_backlog_is_refused() -> None:
+    _, problems = apply_overrides([], {"net.core.somaxconn": _override("1024")}, 4096, 5120)
+    assert "at least 5120" in problems[0].message
+
+
+def test_override_replaces_the_profile_value() -> None:
+    profile = profile_sysctls(5120, 65536, 65536)
+    merged, problems = apply_overrides(profile, {"vm.swappiness": _override("1")}, 4096, 5120)
+    assert problems == []
+    swappiness = [s for s in merged if s.key == "vm.swappiness"]
+    assert len(swappiness) == 1 and swappiness[0].value == "1"
+    assert len(merged) == len(profile)
+
+
+def test_somaxconn_covers_every_backlog_within_bounds() -> None:
+    assert somaxconn_for([511, 2048]) == 4096
+    assert somaxconn_for([13312, 2048]) == 13312
+    assert somaxconn_for([100_000]) == 65535
+
+
+def test_conntrack_has_a_floor_and_scales() -> None:
+    assert conntrack_max(1024) == 65536
+    assert conntrack_max(100_352) == 524288
+
+
+def test_file_limits_cover_two_fds_per_proxied_connection() -> None:
+    limits = file_limits(5120, 30, 10000)
+    assert limits.haproxy >= 2 * 5120
+    assert limits.redis >= 10000 + 32
+    assert limits.login == max(limits.haproxy, limits.gunicorn, limits.postgres, limits.redis)
+
+
+def test_profile_keys_are_modern_and_safe() -> None:
+    profile, problems = size_kernel(5120, [5120, 2048, 511], 30, 10000, {}, 4096)
+    assert problems == []
+    for s in profile.sysctls:
+        assert modern_key(s.key) == (False, None)
+        assert danger(s.key, s.value, 4096) is None
+    assert profile.value("net.ipv4.tcp_syncookies") == "1"
+    for absent in SEED_HARMFUL_KEYS:
+        with pytest.raises(KeyError):
+            profile.value(absent)
+
+
+def test_profile_keys_exist_in_this_kernel() -> None:
+    profile, _ = size_kernel(5120, [5120], 30, 10000, {}, 4096)
+    missing = [s.key for s in profile.sysctls if not Path("/proc/sys", *s.key.split(".")).exists()]
+    assert missing == []

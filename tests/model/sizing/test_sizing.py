@@ -1,0 +1,141 @@
+"""size(): the seed's box as a case, budget errors, and properties over the whole catalog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from components.model.errors import SizingError
+from components.model.plans import PLANS, Plan
+from components.model.settings import Settings, validate
+from components.model.sizing import size
+
+SEED_BOX = Plan("seed-linode-4gb-8core", "standard", vcpus=8, memory_mb=4096, disk_mb=81920)
+SEED_WORKLOAD = {"peakConnections": 4000, "redisPolicy": "allkeys-lru"}
+
+
+@pytest.fixture
+def seed_settings() -> Settings:
+    return validate(
+        {"region": "us-east", "plan": "g6-standard-2", "workload": SEED_WORKLOAD}, "seed"
+    )
+
+
+def test_seed_box_gets_the_seeds_split(seed_settings: Settings) -> None:
+    sz = size(seed_settings, plan=SEED_BOX)
+    b = sz.budget
+    # Redis about 1 GB: its share is maxmemory plus the fork headroom the seed did not plan for.
+    assert 900 <= b.redis_mb <= 1100
+    # PostgreSQL about 1.8 GB, sized by pgtune on that share.
+    assert 1700 <= b.postgres_mb <= 1900
+    assert 1250 <= sz.postgres.effective_cache_size_kb // 1024 <= 1450
+    # 5 gunicorn workers, as the seed ran: its 5 cores would allow 11, the RAM share allows 5.
+    assert sz.cpu.app == 5
+    assert sz.gunicorn.workers == 5
+    assert b.fits
+    # Deliberate differences: the seed's pgtune gave max_connections 300 and work_mem 2.8 MB.
+    # We size max_connections to what 5 workers really open (5 x 2 + 20 headroom), which lets
+    # work_mem grow past pgtune's 4 MB floor.
+    assert sz.postgres.max_connections == 30
+    assert sz.postgres.work_mem_kb > 4 * 1024
+    # The seed's nofile 200000 was for everything; each service now gets what it needs.
+    assert sz.kernel.file_limits.haproxy >= 2 * sz.haproxy.maxconn
+
+
+def test_budget_too_big_shows_the_table_and_names_the_key(minimal_raw: dict[str, Any]) -> None:
+    raw = {**minimal_raw, "services": {"redis": {"maxmemoryMb": 3000}}}
+    with pytest.raises(SizingError) as err:
+        size(validate(raw, "stacks/Pulumi.test.yaml"), source="stacks/Pulumi.test.yaml")
+    text = str(err.value)
+    assert "stacks/Pulumi.test.yaml" in text
+    assert "tunedstack:plan = 'g6-standard-2'" in text
+    assert "the plan has 4096 MB" in text
+    assert "tunedstack:services.redis.maxmemoryMb" in text
+    assert "Budget:" in text and "redis fork headroom" in text and "plan total" in text
+    assert "(e.g. g6-standard-4)" in text
+
+
+def test_peak_too_large_for_a_nanode_suggests_a_plan(minimal_raw: dict[str, Any]) -> None:
+    raw = {**minimal_raw, "plan": "g6-nanode-1", "workload": {"peakConnections": 40000}}
+    with pytest.raises(SizingError, match=r"lower workload.peakConnections or choose a plan"):
+        size(validate(raw, "t"))
+
+
+def test_bad_sysctl_override_fails_sizing(minimal_raw: dict[str, Any]) -> None:
+    raw = {**minimal_raw, "sysctl": {"net.ipv4.tcp_syncookies": 0}}
+    with pytest.raises(SizingError, match=r"tcp_syncookies'\] = '0'"):
+        size(validate(raw, "t"))
+
+
+def test_sizing_is_json_ready(stack_settings: Settings) -> None:
+    data = size(stack_settings).as_dict()
+    assert data["postgres"]["conf"]["shared_buffers"]
+    assert data["gunicorn"]["concurrency"] >= 1
+    assert {line["name"] for line in data["budget"]["lines"]} >= {"postgresql", "redis maxmemory"}
+
+
+workloads = st.fixed_dictionaries(
+    {
+        "peakConnections": st.integers(10, 50_000),
+        "typicalResponseMs": st.integers(1, 2000),
+    },
+    optional={"redisDataMb": st.integers(1, 4096)},
+)
+apps = st.fixed_dictionaries(
+    {"workerRssMb": st.integers(40, 600), "dbPoolSize": st.integers(1, 10)}
+)
+
+
+def _raw(plan: str, workload: dict[str, Any], app: dict[str, Any]) -> dict[str, Any]:
+    return {"region": "us-east", "plan": plan, "workload": workload, "app": app}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=st.sampled_from(sorted(PLANS)), workload=workloads, app=apps)
+def test_properties_over_the_catalog(
+    plan: str, workload: dict[str, Any], app: dict[str, Any]
+) -> None:
+    settings_ = validate(_raw(plan, workload, app), "prop")
+    try:
+        sz = size(settings_)
+    except SizingError as e:
+        assert "Budget:" in str(e)  # refused only with the table, never half-sized
+        return
+    b = sz.budget
+    assert b.allocated_mb <= PLANS[plan].memory_mb
+    assert b.postgres_mb >= 256
+    somaxconn = int(sz.kernel.value("net.core.somaxconn"))
+    assert somaxconn >= max(sz.haproxy.backlog, sz.gunicorn.backlog, sz.redis.tcp_backlog)
+    assert sz.haproxy.server_maxconn == sz.gunicorn.concurrency
+    assert sz.redis.fork_headroom_mb * 100 >= sz.redis.maxmemory_mb * 50
+    assert b.redis_fork_headroom_mb == sz.redis.fork_headroom_mb
+    assert sz.kernel.file_limits.haproxy >= 2 * sz.haproxy.maxconn
+    assert sz.postgres.max_connections >= sz.gunicorn.workers * settings_.app.db_pool_size
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    vcpus=st.integers(1, 64),
+    small_gb=st.integers(2, 64),
+    extra_gb=st.integers(1, 64),
+    workload=workloads,
+)
+def test_values_grow_with_ram(
+    vcpus: int, small_gb: int, extra_gb: int, workload: dict[str, Any]
+) -> None:
+    settings_ = validate(_raw("g6-standard-2", workload, {}), "prop")
+    small = Plan("small", "standard", vcpus, small_gb * 1024, 0)
+    big = Plan("big", "standard", vcpus, (small_gb + extra_gb) * 1024, 0)
+    try:
+        a = size(settings_, plan=small)
+    except SizingError:
+        return
+    b = size(settings_, plan=big)  # a bigger box must fit whatever the smaller one fitted
+    assert b.budget.postgres_mb >= a.budget.postgres_mb
+    assert b.postgres.shared_buffers_kb >= a.postgres.shared_buffers_kb
+    assert b.postgres.effective_cache_size_kb >= a.postgres.effective_cache_size_kb
+    assert b.redis.maxmemory_mb >= a.redis.maxmemory_mb
+    assert b.gunicorn.workers >= a.gunicorn.workers

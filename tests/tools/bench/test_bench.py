@@ -1,0 +1,63 @@
+"""The benchmark harness end to end at smoke size: stock then tuned box in the VM, both
+profiles, results.json and the plot. The full run (`tunedstack bench`) is not part of CI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from components.model.project import PACKAGE_ROOT
+from components.model.settings import load_stack_file
+from components.tools.bench.bench import LOAD_LINK, MODES, bench, sized_for_load
+from components.tools.bench.profiles import SMOKE_C10K, SMOKE_SEED, C10kProfile, SeedProfile
+
+
+def test_the_tuned_box_is_sized_for_the_largest_profile() -> None:
+    staging = load_stack_file(PACKAGE_ROOT / "stacks", "staging")
+    assert staging.workload.peak_connections == 4000
+    both = sized_for_load(staging, SeedProfile(), C10kProfile())
+    assert both.workload.peak_connections == 10_001  # C10K and its probe
+    assert sized_for_load(staging, SeedProfile(), None).workload.peak_connections == 4000
+    # Never below what the stack already says; nothing else changes.
+    small = sized_for_load(staging, SMOKE_SEED, SMOKE_C10K)
+    assert small == staging
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bench")
+    bench(PACKAGE_ROOT, "staging", SMOKE_SEED, SMOKE_C10K, out)
+    return out
+
+
+@pytest.mark.vm
+def test_smoke_bench_writes_results_for_every_profile_and_mode(smoke: Path) -> None:
+    data = json.loads((smoke / "results.json").read_text())
+    assert data["meta"]["accelerator"] in ("kvm", "tcg")
+    assert LOAD_LINK.guest_ip in data["meta"]["load_path"]
+    assert data["meta"]["peak_connections_sized_for"] == 4000
+    for profile in ("seed", "c10k"):
+        modes = data["profiles"][profile]
+        for mode in MODES:
+            result = modes[mode]
+            assert result["requests"] > 0
+            assert set(result["failures"]) == {"refused", "reset", "timeout", "http_5xx", "other"}
+            assert result["peak_connections"] > 0
+            assert result["generator_cpu_percent"] > 0
+        assert "ratio_tuned_over_stock" in modes
+
+
+@pytest.mark.vm
+def test_tuned_box_fails_nothing_at_smoke_size(smoke: Path) -> None:
+    data = json.loads((smoke / "results.json").read_text())
+    assert data["profiles"]["seed"]["tuned"]["failed"] == 0
+    c10k = data["profiles"]["c10k"]["tuned"]
+    assert c10k["failed"] == 0 and c10k["extra"]["all_held"] is True
+    assert c10k["extra"]["probe_requests"] > 0
+
+
+@pytest.mark.vm
+def test_smoke_bench_plots(smoke: Path) -> None:
+    assert (smoke / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

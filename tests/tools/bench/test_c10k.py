@@ -1,0 +1,102 @@
+"""The C10K client against a real keep-alive HTTP server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+import pytest
+
+from components.tools.bench.c10k import run_c10k
+from components.tools.bench.profiles import C10kProfile
+
+
+async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = b"503 Service Unavailable" if b"/fail" in head else b"200 OK"
+            writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+
+
+async def _serve_with_request_timeout(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Like HAProxy's `timeout http-request`: a new connection silent for 0.5 s is closed."""
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 0.5)
+    except TimeoutError:
+        writer.close()
+        return
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    await writer.drain()
+    if head:
+        await _serve(reader, writer)
+
+
+def _server(handler: Callable[..., Coroutine[Any, Any, None]]) -> Iterator[int]:
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(asyncio.start_server(handler, "127.0.0.1", 0))
+    port = server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield port
+    loop.call_soon_threadsafe(loop.stop)
+
+
+@pytest.fixture
+def server_port() -> Iterator[int]:
+    yield from _server(_serve)
+
+
+@pytest.fixture
+def strict_port() -> Iterator[int]:
+    yield from _server(_serve_with_request_timeout)
+
+
+def test_holds_every_connection_and_counts_requests(server_port: int) -> None:
+    profile = C10kProfile(
+        connections=300,
+        open_per_s=300.0,
+        request_interval_s=0.5,
+        hold_s=3.0,
+        probe_path="/",
+        probe_interval_s=0.2,
+    )
+    result = run_c10k(profile, "127.0.0.1", server_port, "tuned")
+    assert result.failed == 0
+    assert result.extra["all_held"] is True and result.extra["held_max"] == 300
+    assert result.requests >= 300 * 3
+    assert result.extra["probe_requests"] >= 5
+    assert result.p99_ms >= result.p50_ms > 0
+
+
+def test_counts_5xx_and_refusals(server_port: int) -> None:
+    profile = C10kProfile(
+        connections=20,
+        open_per_s=100.0,
+        request_interval_s=0.5,
+        hold_s=1.5,
+        path="/fail",
+        probe_interval_s=0.5,
+    )
+    result = run_c10k(profile, "127.0.0.1", server_port, "stock")
+    assert result.failures["http_5xx"] >= 20
+    closed = run_c10k(
+        C10kProfile(connections=5, open_per_s=50.0, hold_s=1.0), "127.0.0.1", 1, "stock"
+    )
+    assert closed.failures["refused"] >= 5 and closed.extra["all_held"] is False
+
+
+def test_a_new_connection_asks_at_once_so_a_slow_loris_guard_keeps_it(strict_port: int) -> None:
+    profile = C10kProfile(
+        connections=50, open_per_s=100.0, request_interval_s=2.0, hold_s=3.0, probe_path="/"
+    )
+    result = run_c10k(profile, "127.0.0.1", strict_port, "tuned")
+    assert result.failed == 0 and result.extra["all_held"] is True
+    assert result.extra["all_open_at_s"] is not None

@@ -1,0 +1,53 @@
+"""The full rehearsal of the staging stack in a local VM: first boot, reboot, replacement and
+day-2 re-apply, every box check passing. Several minutes under TCG; it is the proof that the
+rendered cloud-config really makes the tuned box."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from components.model.project import PACKAGE_ROOT
+from components.model.settings import load_stack_file
+from components.model.sizing import size
+from components.tools.rehearsal.rehearse import Report, day2_settings, rehearse
+
+
+def test_day2_changes_a_restarted_and_a_reloaded_tunable() -> None:
+    settings = load_stack_file(PACKAGE_ROOT / "stacks", "staging")
+    changed = day2_settings(settings)
+    assert changed.workload.redis_policy != settings.workload.redis_policy
+    before, after = size(settings).kernel, size(changed).kernel
+    assert before.value("vm.swappiness") != after.value("vm.swappiness")
+
+
+@pytest.fixture(scope="module")
+def report() -> Report:
+    if os.geteuid() != 0 and shutil.which("qemu-system-x86_64") is None:
+        pytest.skip("the rehearsal installs QEMU and debootstrap as root")
+    return rehearse(PACKAGE_ROOT, "staging", log=print)
+
+
+@pytest.mark.vm
+def test_rehearsal_passes_every_check(report: Report) -> None:
+    assert report.ok, report.text()
+
+
+@pytest.mark.vm
+def test_rehearsal_went_through_every_phase(report: Report) -> None:
+    names = [p.name for p in report.phases]
+    assert names[:4] == [
+        "base image",
+        "first boot",
+        "after reboot",
+        "replaced instance, same volume",
+    ]
+    assert names[4].startswith("day-2 re-apply")
+    day2 = {c.name: c for c in report.phases[4].checks}
+    assert day2["no reboot"].ok and day2["data written before is still there"].ok
+    assert day2["redis maxmemory-policy"].measured == "allkeys-lfu"
+    assert day2["sysctl vm.swappiness"].measured == "5"
+    for phase in report.phases[2:]:
+        assert any(c.name == "data written before is still there" and c.ok for c in phase.checks)

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.tools.rehearsal.loadlink import LoadLink
+from components.tools.rehearsal.seed import GUEST_MAC, meta_data, network_config, write_seed
+
+
+def test_meta_data_carries_what_linode_provides() -> None:
+    meta = yaml.safe_load(meta_data("i-2", "box", "ssh-ed25519 AAAA k"))
+    assert meta == {
+        "instance-id": "i-2",
+        "local-hostname": "box",
+        "public-keys": ["ssh-ed25519 AAAA k"],
+    }
+
+
+def test_network_is_dhcp_on_the_guest_nic() -> None:
+    eth0 = yaml.safe_load(network_config())["ethernets"]["eth0"]
+    assert eth0["match"]["macaddress"] == GUEST_MAC and eth0["dhcp4"] is True
+
+
+def test_a_load_link_gets_a_static_address_and_no_route() -> None:
+    link = LoadLink()
+    ethernets = yaml.safe_load(network_config(link))["ethernets"]
+    assert ethernets["eth0"]["dhcp4"] is True
+    eth1 = ethernets[link.guest_nic]
+    assert eth1["match"]["macaddress"] == link.guest_mac
+    assert eth1["addresses"] == [f"{link.guest_ip}/{link.prefix}"]
+    # The default route stays with the management NIC.
+    assert "gateway4" not in eth1 and "routes" not in eth1 and "dhcp4" not in eth1
+
+
+@pytest.mark.skipif(shutil.which("genisoimage") is None, reason="installed by the rehearsal")
+def test_seed_iso_holds_the_document_byte_for_byte(tmp_path: Path) -> None:
+    document = "#cloud-config\nhostname: x\n"
+    iso = write_seed(tmp_path, document, "i-1", "x", "ssh-ed25519 AAAA k")
+    listing = subprocess.run(["isoinfo", "-d", "-i", str(iso)], capture_output=True, text=True)
+    assert "Volume id: cidata" in listing.stdout
+    extracted = subprocess.run(
+        ["isoinfo", "-R", "-x", "/user-data", "-i", str(iso)], capture_output=True, text=True
+    ).stdout
+    assert extracted == document
