@@ -3,6 +3,7 @@
 import pulumi
 import pulumi_linode as linode
 
+from components.cloud.config import load_pulumi_config
 from components.cloud.firewall import BoxFirewall
 from components.cloud.instance import Box
 from components.cloud.passwords import ServicePasswords
@@ -11,7 +12,6 @@ from components.cloud.rollout import Rollout
 from components.cloud.volume import DataVolume
 from components.model.errors import StackError
 from components.model.render import Secrets, render_files
-from components.model.settings import load_pulumi_config
 from components.model.userdata import cloud_config
 
 

@@ -7,7 +7,6 @@ Keys are camelCase under the `tunedstack:` namespace, as they are written in
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -414,21 +413,3 @@ def load_stack_file(stacks_dir: Path, stack: str) -> Settings:
             [Problem("--stack", stack, f"no such stack file; stacks: {', '.join(existing)}")],
         )
     return validate(raw_from_stack_text(path.read_text(), source), source)
-
-
-def load_pulumi_config(stack: str) -> Settings:
-    """Settings from the running Pulumi program's config (same model, same messages)."""
-    import pulumi
-
-    config = pulumi.Config(NAMESPACE)
-    raw: dict[str, Any] = {}
-    for name, field in Settings.model_fields.items():
-        key = field.alias or name
-        value = config.get(key)
-        if value is None:
-            continue
-        try:
-            raw[key] = json.loads(value)
-        except ValueError:
-            raw[key] = value
-    return validate(raw, f"stacks/Pulumi.{stack}.yaml")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ from components.model.errors import SettingsError
 from components.model.settings import (
     SECRET_KEYS,
     Settings,
-    load_pulumi_config,
     load_stack_file,
     raw_from_stack_text,
     validate,
@@ -134,18 +132,6 @@ def test_both_project_stacks_load(stack_settings: Settings) -> None:
 def test_prod_is_production_and_staging_is_not(repo: Path) -> None:
     assert load_stack_file(repo / "stacks", "prod").is_production
     assert not load_stack_file(repo / "stacks", "staging").is_production
-
-
-def test_pulumi_config_loader_gives_the_same_settings(repo: Path, stack_name: str) -> None:
-    pulumi = pytest.importorskip("pulumi")
-    doc = yaml.safe_load((repo / "stacks" / f"Pulumi.{stack_name}.yaml").read_text())
-    # The engine hands config over as strings, structured values as JSON.
-    as_engine = {k: v if isinstance(v, str) else json.dumps(v) for k, v in doc["config"].items()}
-    pulumi.runtime.set_all_config(as_engine)
-    try:
-        assert load_pulumi_config(stack_name) == load_stack_file(repo / "stacks", stack_name)
-    finally:
-        pulumi.runtime.set_all_config({})
 
 
 def test_project_file_declares_every_key_with_the_models_defaults(repo: Path) -> None:
