@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
-import json
 import runpy
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from components.model.plans import PLANS
+from tests import pulumi_cli
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
@@ -146,12 +146,18 @@ class ProgramRun:
 def stack_config(
     stack: str, overrides: dict[str, Any] | None = None, with_key: bool = True
 ) -> dict[str, str]:
-    """The stack file's config as the engine passes it: strings, structured values as JSON."""
+    """The config the engine hands the program: the stack file (plus `overrides`) checked and
+    completed with Pulumi.yaml's defaults by the CLI's own rules; strings, structured as JSON."""
     doc = yaml.safe_load((REPO / "stacks" / f"Pulumi.{stack}.yaml").read_text())
-    config = {**doc["config"], **(overrides or {})}
+    values = {
+        k: pulumi_cli.stack_value(v) for k, v in {**doc["config"], **(overrides or {})}.items()
+    }
+    project = pulumi_cli.load_project(REPO / "Pulumi.yaml")
+    config = {k: str(v) for k, v in pulumi_cli.merge_config(stack, project, values).items()}
     if with_key:
+        # The engine decrypts secure values before the program sees them.
         config["tunedstack:sshPrivateKey"] = TEST_PRIVATE_KEY
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    return config
 
 
 class ProgramFailed(Exception):

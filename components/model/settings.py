@@ -30,6 +30,9 @@ NAMESPACE = "tunedstack"
 # Secret settings: read only as Pulumi secrets by the program, never part of the model.
 SSH_PRIVATE_KEY = "sshPrivateKey"
 SECRET_KEYS = frozenset({SSH_PRIVATE_KEY})
+# Written for a yes/no setting whose default follows from `environment`.
+Auto = Literal["auto"]
+AUTO: Auto = "auto"
 
 Environment = Literal["development", "staging", "production"]
 Image = Literal["linode/debian12", "linode/ubuntu24.04"]
@@ -212,15 +215,17 @@ class Settings(_Model):
     region: str = Field(description="Linode region id, e.g. `us-east`.")
     plan: str = Field(description="Linode type id, e.g. `g6-standard-2`.")
     image: Image = Field("linode/debian12", description="Distribution image (apt + systemd).")
-    label: str | None = Field(None, description="Instance label (default: `tunedstack-<stack>`).")
+    label: str = Field("", description="Instance label (empty: `tunedstack-<stack>`).")
     admin_cidrs: list[str] = Field(
         default_factory=list, description="CIDRs allowed to reach SSH (required in production)."
     )
     ssh_keys: list[str] = Field(default_factory=list, description="Public keys for root.")
     volume_size_gb: int = Field(20, ge=10, le=10_240, description="Data volume size (GB).")
-    backups: bool | None = Field(None, description="Linode backups (default: on in production).")
-    protect: bool | None = Field(
-        None, description="Protect instance and volume from deletion (default: on in production)."
+    backups: bool | Auto = Field(
+        AUTO, description="Linode backups of the root disk (`auto`: on in production)."
+    )
+    protect: bool | Auto = Field(
+        AUTO, description="Protect instance and volume from deletion (`auto`: on in production)."
     )
     private_ip: bool = Field(False, description="Add a private IPv4 address.")
     tags: list[str] = Field(default_factory=list, description="Extra Linode tags.")
@@ -258,14 +263,19 @@ class Settings(_Model):
 
     @field_validator("label")
     @classmethod
-    def _label_shape(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(
-            r"[A-Za-z0-9](?:[A-Za-z0-9_.\-]{1,62})[A-Za-z0-9]", v
-        ):
+    def _label_shape(cls, v: str) -> str:
+        if v and not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9_.\-]{1,62})[A-Za-z0-9]", v):
             raise ValueError(
                 "must be 3-64 letters, digits, `-`, `_` or `.`, starting and ending alphanumeric"
             )
         return v
+
+    @field_validator("backups", "protect", mode="before")
+    @classmethod
+    def _yes_no_auto(cls, v: Any) -> Any:
+        if isinstance(v, bool) or v == AUTO:
+            return v
+        raise ValueError(f"must be true, false or `{AUTO}` (on in production)")
 
     @field_validator("admin_cidrs")
     @classmethod
@@ -314,11 +324,11 @@ class Settings(_Model):
 
     @property
     def backups_enabled(self) -> bool:
-        return self.is_production if self.backups is None else self.backups
+        return self.is_production if self.backups == AUTO else bool(self.backups)
 
     @property
     def protected(self) -> bool:
-        return self.is_production if self.protect is None else self.protect
+        return self.is_production if self.protect == AUTO else bool(self.protect)
 
     def instance_label(self, stack: str) -> str:
         return self.label or f"tunedstack-{stack}"

@@ -39,6 +39,8 @@ def _default(field: FieldInfo) -> str:
         return "**required**"
     if field.default is None or isinstance(field.default, BaseModel):
         return ""
+    if field.default == "":
+        return '`""`'
     if isinstance(field.default, bool):
         return f"`{str(field.default).lower()}`"
     return f"`{field.default}`"

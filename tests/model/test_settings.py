@@ -6,11 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from components.model.errors import SettingsError
 from components.model.settings import (
-    SECRET_KEYS,
     Settings,
     load_stack_file,
     raw_from_stack_text,
@@ -76,6 +74,20 @@ def test_production_requires_admin_cidrs(minimal_raw: dict[str, Any]) -> None:
     assert "production stacks must set `adminCidrs`" in text
 
 
+@pytest.mark.parametrize("given", [False, True])
+def test_an_explicit_yes_or_no_wins_over_the_environment(
+    minimal_raw: dict[str, Any], given: bool
+) -> None:
+    for environment in ("staging", "production"):
+        raw = {**minimal_raw, "environment": environment, "adminCidrs": ["203.0.113.0/24"]}
+        s = validate({**raw, "backups": given, "protect": given}, "t")
+        assert (s.backups_enabled, s.protected) == (given, given)
+
+
+def test_auto_is_the_only_word_a_yes_or_no_setting_takes(minimal_raw: dict[str, Any]) -> None:
+    assert "tunedstack:backups = 'sometimes'" in _error({**minimal_raw, "backups": "sometimes"})
+
+
 def test_production_defaults_to_protection_and_backups(minimal_raw: dict[str, Any]) -> None:
     s = validate({**minimal_raw, "environment": "production", "adminCidrs": ["10.1.0.0/16"]}, "t")
     assert s.protected and s.backups_enabled
@@ -132,19 +144,3 @@ def test_both_project_stacks_load(stack_settings: Settings) -> None:
 def test_prod_is_production_and_staging_is_not(repo: Path) -> None:
     assert load_stack_file(repo / "stacks", "prod").is_production
     assert not load_stack_file(repo / "stacks", "staging").is_production
-
-
-def test_project_file_declares_every_key_with_the_models_defaults(repo: Path) -> None:
-    declared = yaml.safe_load((repo / "Pulumi.yaml").read_text())["config"]
-    names = {f.alias: f for f in Settings.model_fields.values()}
-    secret = {f"tunedstack:{key}" for key in SECRET_KEYS}
-    assert set(declared) == {f"tunedstack:{alias}" for alias in names} | secret
-    for key in secret:
-        assert declared[key]["secret"] is True
-    for key, decl in declared.items():
-        if key in secret:
-            continue
-        field = names[key.removeprefix("tunedstack:")]
-        assert decl.get("description"), key
-        if "default" in decl:
-            assert decl["default"] == field.default, key
