@@ -1,13 +1,17 @@
 """The Pulumi program: settings -> sizing -> render -> Linode resources. Logic is in components/."""
 
+import os
+from typing import Any
+
 import pulumi
 import pulumi_linode as linode
 
 from components.cloud.config import load_pulumi_config
 from components.cloud.firewall import BoxFirewall
 from components.cloud.instance import Box
+from components.cloud.keys import BoxKeys
 from components.cloud.passwords import ServicePasswords
-from components.cloud.preflight import LivePlan, preflight, rollout_key
+from components.cloud.preflight import DataVolumeNow, LiveAccount, LivePlan, RunningBox, preflight
 from components.cloud.rollout import Rollout
 from components.cloud.volume import DataVolume
 from components.model.errors import StackError
@@ -20,32 +24,64 @@ def live_plan(plan: str) -> LivePlan:
     return LivePlan(memory_mb=int(found.memory), vcpus=int(found.vcpus))
 
 
+def _by_label(token: str, label: str, listed: str) -> list[dict[str, Any]]:
+    # The untyped invoke: only the fields read below need to be there.
+    found = pulumi.runtime.invoke(token, {"filters": [{"name": "label", "values": [label]}]})
+    return list((found.value or {}).get(listed) or [])
+
+
+def running_box(label: str) -> RunningBox | None:
+    for box in _by_label("linode:index/getInstances:getInstances", label, "instances"):
+        return RunningBox(label, str(box["type"]), int(box["specs"][0]["disk"]))
+    return None
+
+
+def data_volume_now(label: str) -> DataVolumeNow | None:
+    for volume in _by_label("linode:index/getVolumes:getVolumes", label, "volumes"):
+        return DataVolumeNow(label, str(volume["region"]), int(volume["size"]))
+    return None
+
+
 stack = pulumi.get_stack()
 try:
     settings = load_pulumi_config(stack)
-    sizing = preflight(stack, settings, live_plan)
-    ssh_key = rollout_key(stack, settings)
+    sizing = preflight(
+        stack,
+        settings,
+        LiveAccount(live_plan, running_box, data_volume_now),
+        os.environ,
+        pulumi.runtime.is_dry_run(),
+    )
 except StackError as e:
     raise pulumi.RunError(str(e)) from None
 
 label = settings.instance_label(stack)
 tags = sorted({"tunedstack", stack, *settings.tags})
 passwords = ServicePasswords(stack)
-rendered = pulumi.Output.all(passwords.postgres, passwords.redis).apply(
-    lambda pw: render_files(stack, settings, sizing, Secrets(pw[0], pw[1]))
+keys = BoxKeys(stack)
+rendered = pulumi.Output.all(passwords.postgres, passwords.redis, keys.deploy_public_key).apply(
+    lambda v: render_files(stack, settings, sizing, Secrets(v[0], v[1], v[2]))
 )
-document = rendered.apply(lambda r: cloud_config(r, label, settings.ssh_keys))
+document = keys.first_boot().apply(lambda k: cloud_config(k, stack))
 
 firewall = BoxFirewall(stack, label, settings.admin_cidrs, tags)
 box = Box(stack, label, settings, document, passwords.root, firewall.firewall_id, tags)
 volume = DataVolume(stack, stack, settings, box.instance_id, tags)
-if ssh_key is not None:
-    Rollout(stack, box.ipv4, ssh_key, rendered, opts=pulumi.ResourceOptions(depends_on=[volume]))
+Rollout(
+    stack,
+    box.ipv4,
+    keys.host_public_key,
+    keys.deploy_private_key,
+    box.instance_id,
+    rendered,
+    opts=pulumi.ResourceOptions(depends_on=[volume]),
+)
 
 pulumi.export("ipv4", box.ipv4)
 pulumi.export("ipv6", box.ipv6)
 pulumi.export("url", box.ipv4.apply(lambda ip: f"http://{ip}/"))
 pulumi.export("ssh", box.ipv4.apply(lambda ip: f"ssh root@{ip}"))
+pulumi.export("hostKey", keys.host_public_key)
 pulumi.export("volumeId", volume.volume_id)
 pulumi.export("volumeDevice", volume.device)
 pulumi.export("contentHash", pulumi.Output.unsecret(rendered.apply(lambda r: r.content_hash)))

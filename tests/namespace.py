@@ -1,6 +1,6 @@
-"""Run shell steps as root inside a private mount namespace whose /etc, /usr/local, /opt and
-/var/lib are overlays over a temp dir: scripts install files for real, the host is untouched.
-Commands that would change the running system are recorders on PATH."""
+"""Run shell steps as root inside a private mount namespace whose /etc, /usr/local, /opt,
+/var/lib, /var/log and /root are overlays over a temp dir: scripts install files for real, the
+host is untouched. Commands that would change the running system are recorders on PATH."""
 
 from __future__ import annotations
 
@@ -12,8 +12,16 @@ from pathlib import Path
 
 import pytest
 
-OVERLAID = ("/etc", "/usr/local", "/opt", "/var/lib")
-RECORDED = ("systemctl", "sysctl", "systemd-tmpfiles", "runuser", "cloud-init")
+OVERLAID = ("/etc", "/usr/local", "/opt", "/var/lib", "/var/log", "/root")
+RECORDED = (
+    "systemctl",
+    "sysctl",
+    "systemd-tmpfiles",
+    "runuser",
+    "cloud-init",
+    "hostnamectl",
+    "apt-get",
+)
 
 needs_namespace = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("unshare") is None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import os
 import runpy
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,13 +24,17 @@ from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from components.cloud.preflight import DEPLOY_FROM
 from components.model.plans import PLANS
 from tests import pulumi_cli
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
-TEST_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnotARealKeyOnlyForMocks\n-----END"
+# What a user puts in adminCidrs before the first preview (the stack files ship documentation
+# ranges, which preflight refuses).
+TEST_ADMIN_CIDRS = ["93.184.216.0/24"]
 PUBLIC_IPV4 = "203.0.113.10"
+DEPLOY_ENV = ("RUNNER_ENVIRONMENT", DEPLOY_FROM)
 PRIVATE_IPV4 = "192.168.128.7"
 IPV6 = "2600:3c00::f03c:91ff:fe00:1"
 
@@ -39,9 +44,31 @@ def mock_password(name: str) -> str:
     return hashlib.sha256(name.encode()).hexdigest()[:32]
 
 
+def mock_key_pair(name: str) -> tuple[str, str]:
+    """What the mocked pulumi-tls hands out for an ED25519 key: (private OpenSSH, public line)."""
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    private = (
+        f"-----BEGIN OPENSSH PRIVATE KEY-----\nmock{digest}\n-----END OPENSSH PRIVATE KEY-----\n"
+    )
+    return private, f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5{digest[:43]}\n"
+
+
+@dataclass(frozen=True)
+class AccountNow:
+    """What the Linode account holds before this run: the stack's instance and volume."""
+
+    box: dict[str, Any] | None = None
+    volume: dict[str, Any] | None = None
+
+
 class LinodeMocks(pulumi.runtime.Mocks):
-    def __init__(self, live_plans: dict[str, tuple[int, int]] | None = None) -> None:
+    def __init__(
+        self,
+        live_plans: dict[str, tuple[int, int]] | None = None,
+        account: AccountNow | None = None,
+    ) -> None:
         self.live_plans = live_plans or {}
+        self.account = account or AccountNow()
         self.invokes: list[tuple[str, dict[str, Any]]] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
@@ -56,6 +83,9 @@ class LinodeMocks(pulumi.runtime.Mocks):
             rid = "5151"
         elif args.typ == "linode:index/volume:Volume":
             rid = "7373"
+        elif args.typ == "tls:index/privateKey:PrivateKey":
+            private, public = mock_key_pair(args.name)
+            state.update(private_key_openssh=private, public_key_openssh=public)
         return rid, state
 
     def call(
@@ -74,6 +104,10 @@ class LinodeMocks(pulumi.runtime.Mocks):
                 "class": plan.plan_class,
             }
             return found, []
+        if args.token == "linode:index/getInstances:getInstances":
+            return {"instances": [self.account.box] if self.account.box else []}, []
+        if args.token == "linode:index/getVolumes:getVolumes":
+            return {"volumes": [self.account.volume] if self.account.volume else []}, []
         raise NotImplementedError(args.token)
 
 
@@ -88,6 +122,7 @@ class Registration:
     protect: bool
     ignore_changes: list[str]
     retain_on_delete: bool
+    delete_before_replace: bool
     dependencies: list[str]
 
 
@@ -122,6 +157,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 protect=bool(request.protect),
                 ignore_changes=list(request.ignoreChanges),
                 retain_on_delete=bool(request.retainOnDelete),
+                delete_before_replace=bool(request.deleteBeforeReplace),
                 dependencies=list(request.dependencies),
             )
         )
@@ -143,21 +179,15 @@ class ProgramRun:
         return found
 
 
-def stack_config(
-    stack: str, overrides: dict[str, Any] | None = None, with_key: bool = True
-) -> dict[str, str]:
-    """The config the engine hands the program: the stack file (plus `overrides`) checked and
-    completed with Pulumi.yaml's defaults by the CLI's own rules; strings, structured as JSON."""
+def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
+    """The config the engine hands the program: the stack file (its adminCidrs set as a user
+    would, plus `overrides`) checked and completed with Pulumi.yaml's defaults by the CLI's own
+    rules; strings, structured values as JSON."""
     doc = yaml.safe_load((REPO / "stacks" / f"Pulumi.{stack}.yaml").read_text())
-    values = {
-        k: pulumi_cli.stack_value(v) for k, v in {**doc["config"], **(overrides or {})}.items()
-    }
+    given = {**doc["config"], "tunedstack:adminCidrs": TEST_ADMIN_CIDRS, **(overrides or {})}
+    values = {k: pulumi_cli.stack_value(v) for k, v in given.items()}
     project = pulumi_cli.load_project(REPO / "Pulumi.yaml")
-    config = {k: str(v) for k, v in pulumi_cli.merge_config(stack, project, values).items()}
-    if with_key:
-        # The engine decrypts secure values before the program sees them.
-        config["tunedstack:sshPrivateKey"] = TEST_PRIVATE_KEY
-    return config
+    return {k: str(v) for k, v in pulumi_cli.merge_config(stack, project, values).items()}
 
 
 class ProgramFailed(Exception):
@@ -173,15 +203,28 @@ def run_program(
     config: dict[str, str],
     live_plans: dict[str, tuple[int, int]] | None = None,
     preview: bool = False,
+    account: AccountNow | None = None,
+    env: dict[str, str] | None = None,
 ) -> ProgramRun:
-    """Run __main__.py once, in a fresh context, and return what it registered and exported."""
-    return run_body(
-        stack,
-        config,
-        lambda: runpy.run_path(str(REPO / "__main__.py"), run_name="__main__"),
-        live_plans,
-        preview,
-    )
+    """Run __main__.py once, in a fresh context, and return what it registered and exported.
+
+    `env` is the deploy's environment as preflight reads it (a GitHub runner's variables);
+    the test machine's own never leak in."""
+    saved = {k: os.environ.pop(k) for k in DEPLOY_ENV if k in os.environ}
+    os.environ.update(env or {})
+    try:
+        return run_body(
+            stack,
+            config,
+            lambda: runpy.run_path(str(REPO / "__main__.py"), run_name="__main__"),
+            live_plans,
+            preview,
+            account,
+        )
+    finally:
+        for key in DEPLOY_ENV:
+            os.environ.pop(key, None)
+        os.environ.update(saved)
 
 
 def run_body(
@@ -190,13 +233,14 @@ def run_body(
     body: Callable[[], object],
     live_plans: dict[str, tuple[int, int]] | None = None,
     preview: bool = False,
+    account: AccountNow | None = None,
 ) -> ProgramRun:
     """Run `body` as a Pulumi program under the mocks (a component on its own, or __main__)."""
-    linode = LinodeMocks(live_plans)
+    linode = LinodeMocks(live_plans, account)
     monitor = RecordingMonitor(linode)
 
     def go() -> ProgramRun:
-        pulumi.runtime.set_all_config(config, secret_keys=["tunedstack:sshPrivateKey"])
+        pulumi.runtime.set_all_config(config)
         pulumi.runtime.set_mocks(
             linode, project="tunedstack", stack=stack, preview=preview, monitor=monitor
         )

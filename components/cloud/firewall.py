@@ -7,7 +7,7 @@ import ipaddress
 import pulumi
 import pulumi_linode as linode
 
-from components.model.layout import PORTS
+from components.model.layout import PORTS, firewall_label
 
 ANYWHERE_V4 = ["0.0.0.0/0"]
 ANYWHERE_V6 = ["::/0"]
@@ -66,12 +66,13 @@ class BoxFirewall(pulumi.ComponentResource):
         super().__init__("tunedstack:firewall:BoxFirewall", name, None, opts)
         firewall = linode.Firewall(
             f"{name}-firewall",
-            label=label,
+            label=firewall_label(label),
             inbound_policy="DROP",
             outbound_policy="ACCEPT",
             inbounds=inbound_rules(admin_cidrs),
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self),
+            # Labels are unique per account: a create-first replacement would be refused.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
         # Linode hands ids out as strings; the instance takes an int.
         self.firewall_id = firewall.id.apply(int)

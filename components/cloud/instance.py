@@ -1,5 +1,5 @@
-"""The Linode instance. Its user data bootstraps a new box only: later changes go through the
-rollout, because changing user data (like image or root password) replaces the instance."""
+"""The Linode instance. Its user data only installs the SSH keys the rollout needs (see
+components/model/userdata.py); every file reaches the box through the rollout."""
 
 from __future__ import annotations
 
@@ -12,8 +12,22 @@ import pulumi_linode as linode
 from components.model.settings import Settings
 from components.model.userdata import user_data_b64
 
-# Inputs whose change makes Linode replace the instance (and lose its root disk).
-REPLACING_INPUTS = ("image", "rootPass", "authorizedKeys", "firewallId", "region")
+# Inputs whose change replaces the instance (ForceNew in terraform-provider-linode's instance
+# schema; rootPass too in the provider versions pulumi-linode 6 bridges). Ours: image, user
+# data, root password, firewall. `authorizedKeys`/`authorizedUsers` are never set: admin keys
+# are a file the rollout keeps, so adding one replaces nothing.
+REPLACING_INPUTS = (
+    "image",
+    "rootPass",
+    "authorizedKeys",
+    "authorizedUsers",
+    "firewallId",
+    "metadatas",
+    "backupId",
+    "stackscriptId",
+    "stackscriptData",
+    "networkHelper",
+)
 
 
 # Linode hands out private IPv4 addresses from this block; every other address is public.
@@ -50,7 +64,6 @@ class Box(pulumi.ComponentResource):
             region=settings.region,
             type=settings.plan,
             image=settings.image,
-            authorized_keys=settings.ssh_keys or None,
             root_pass=root_password,
             private_ip=settings.private_ip,
             backups_enabled=settings.backups_enabled,
@@ -65,6 +78,12 @@ class Box(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=settings.protected,
+                # The engine creates a replacement before deleting the old one unless told
+                # otherwise; Linode labels are unique per account, so that create would fail.
+                delete_before_replace=True,
+                # The document never changes for a stack (it holds only the keys), but an older
+                # tunedstack may have sent another: it must never replace a running box. A
+                # replacement boots with the old document, which is enough to reach it.
                 ignore_changes=["metadatas"],
             ),
         )

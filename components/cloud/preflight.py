@@ -1,26 +1,65 @@
-"""Checks before anything is created: the plan against Linode's live catalog, the budget, and
-whether the first-boot document fits. Every failure is a StackError naming the stack key."""
+"""Checks before anything is created or changed: the budget, the plan against Linode's live
+catalog, what the running box and its volume allow (Linode never shrinks a disk, never moves a
+volume), whether the rollout can reach the box at all, and whether the first-boot document fits.
+Every failure is a StackError naming the stack key, the value and what would work."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ipaddress
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import pulumi
-
-from components.model.errors import MISSING, Problem, SettingsError, SizingError
+from components.model.errors import Problem, SettingsError, SizingError
+from components.model.layout import volume_label
 from components.model.plans import PLANS
-from components.model.project import PACKAGE_ROOT
-from components.model.render import Secrets, render_files
-from components.model.settings import NAMESPACE, SSH_PRIVATE_KEY, Settings
+from components.model.settings import NAMESPACE, Settings
 from components.model.sizing import Sizing, size
-from components.model.userdata import cloud_config
+from components.model.userdata import PLACEHOLDER_KEYS, cloud_config
+
+# The address the deploy connects from, when the machine knows it (a runner's fixed egress).
+DEPLOY_FROM = "TUNEDSTACK_DEPLOY_FROM"
+# Networks reserved for documentation (RFC 5737, RFC 3849): nobody deploys from them.
+DOCUMENTATION_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
 
 
 @dataclass(frozen=True)
 class LivePlan:
     memory_mb: int
     vcpus: int
+
+
+@dataclass(frozen=True)
+class RunningBox:
+    """The stack's instance as Linode has it now."""
+
+    label: str
+    plan: str
+    disk_mb: int
+
+
+@dataclass(frozen=True)
+class DataVolumeNow:
+    """The stack's volume as Linode has it now."""
+
+    label: str
+    region: str
+    size_gb: int
+
+
+@dataclass(frozen=True)
+class LiveAccount:
+    """Read-only questions to Linode's API (invokes: they run in previews too)."""
+
+    plan: Callable[[str], LivePlan]
+    box: Callable[[str], RunningBox | None]
+    volume: Callable[[str], DataVolumeNow | None]
+
+
+def _key(name: str) -> str:
+    return f"{NAMESPACE}:{name}"
 
 
 def check_live_plan(settings: Settings, live: LivePlan, source: str) -> None:
@@ -30,7 +69,7 @@ def check_live_plan(settings: Settings, live: LivePlan, source: str) -> None:
             source,
             [
                 Problem(
-                    f"{NAMESPACE}:plan",
+                    _key("plan"),
                     settings.plan,
                     f"Linode reports {live.vcpus} vCPU / {live.memory_mb} MB but the offline "
                     f"catalog says {known.vcpus} vCPU / {known.memory_mb} MB; "
@@ -40,35 +79,130 @@ def check_live_plan(settings: Settings, live: LivePlan, source: str) -> None:
         )
 
 
+def running_box_problems(settings: Settings, box: RunningBox | None) -> list[Problem]:
+    """A resize keeps the deployed disk, which fills the old plan: a plan with less disk fails
+    halfway (the box cold-migrates, then Linode refuses the disk)."""
+    new = PLANS[settings.plan]
+    if box is None or box.plan == settings.plan or new.disk_mb >= box.disk_mb:
+        return []
+    return [
+        Problem(
+            _key("plan"),
+            settings.plan,
+            f"the running box {box.label} ({box.plan}) has a {box.disk_mb} MB disk and "
+            f"{new.id} allows {new.disk_mb} MB: Linode cannot shrink a disk in a resize. "
+            f"Choose a plan with at least {box.disk_mb} MB of disk, or replace the box: "
+            "`pulumi destroy --target <instance URN>` (the data volume stays), then "
+            "`pulumi up` boots a box of the new plan on the same data",
+        )
+    ]
+
+
+def volume_problems(settings: Settings, volume: DataVolumeNow | None) -> list[Problem]:
+    """Changes that would replace the volume, i.e. start the data over from an empty disk."""
+    if volume is None:
+        return []
+    problems = []
+    if volume.region != settings.region:
+        problems.append(
+            Problem(
+                _key("region"),
+                settings.region,
+                f"the data volume {volume.label} is in {volume.region}: a volume cannot move "
+                "between regions and a new one would be empty. Keep "
+                f"{volume.region}, or copy the data to a stack in the new region first",
+            )
+        )
+    if settings.volume_size_gb < volume.size_gb:
+        problems.append(
+            Problem(
+                _key("volumeSizeGb"),
+                settings.volume_size_gb,
+                f"the data volume {volume.label} already has {volume.size_gb} GB: Linode volumes "
+                f"only grow; keep {volume.size_gb} or more",
+            )
+        )
+    return problems
+
+
+def deploy_path_problems(
+    settings: Settings, env: Mapping[str, str], dry_run: bool
+) -> list[Problem]:
+    """The rollout delivers every file over SSH, which the firewall admits only from
+    `adminCidrs`. What can be known before the 10-minute dial is checked here."""
+    problems = []
+    networks = [ipaddress.ip_network(c) for c in settings.admin_cidrs]
+    if not networks:
+        problems.append(
+            Problem(
+                _key("adminCidrs"),
+                settings.admin_cidrs,
+                "the rollout delivers every file over SSH, which the firewall admits only from "
+                "these networks: add the address `pulumi up` runs from, e.g. ['203.0.113.7/32']",
+            )
+        )
+    for net in networks:
+        if any(net.version == d.version and net.subnet_of(d) for d in DOCUMENTATION_NETWORKS):  # type: ignore[arg-type]
+            problems.append(
+                Problem(
+                    _key("adminCidrs"),
+                    settings.admin_cidrs,
+                    f"{net} is reserved for documentation (RFC 5737/3849) and no deploy comes "
+                    "from it: put the network `pulumi up` runs from (and yours, for SSH)",
+                )
+            )
+    given = env.get(DEPLOY_FROM, "").strip()
+    if given:
+        try:
+            address = ipaddress.ip_address(given)
+        except ValueError:
+            problems.append(
+                Problem(DEPLOY_FROM, given, "must be the IP address the deploy connects from")
+            )
+        else:
+            if networks and not any(address in net for net in networks):
+                problems.append(
+                    Problem(
+                        _key("adminCidrs"),
+                        settings.admin_cidrs,
+                        f"the deploy connects from {address} ({DEPLOY_FROM}), which none of "
+                        f"these networks holds: the firewall would drop its SSH; add "
+                        f"'{address}/{address.max_prefixlen}'",
+                    )
+                )
+    elif not dry_run and env.get("RUNNER_ENVIRONMENT") == "github-hosted":
+        problems.append(
+            Problem(
+                "RUNNER_ENVIRONMENT",
+                "github-hosted",
+                "a GitHub-hosted runner leaves from a different address each run, so the "
+                f"firewall ({_key('adminCidrs')}) drops its SSH: run the deploy on a "
+                "self-hosted runner whose fixed address is in adminCidrs, and set "
+                f"{DEPLOY_FROM} to that address so this is checked before anything changes",
+            )
+        )
+    return problems
+
+
 def preflight(
-    stack: str, settings: Settings, live_plan: Callable[[str], LivePlan] | None = None
+    stack: str,
+    settings: Settings,
+    live: LiveAccount | None = None,
+    env: Mapping[str, str] | None = None,
+    dry_run: bool = True,
 ) -> Sizing:
     source = f"stacks/Pulumi.{stack}.yaml"
     sizing = size(settings, source)
-    if live_plan is not None:
-        check_live_plan(settings, live_plan(settings.plan), source)
-    # Stand-in passwords of the real length: the document's size is what it will be.
-    rendered = render_files(stack, settings, sizing, Secrets.generate(), PACKAGE_ROOT)
-    cloud_config(rendered, settings.instance_label(stack), settings.ssh_keys)
+    if live is not None:
+        check_live_plan(settings, live.plan(settings.plan), source)
+        label = settings.instance_label(stack)
+        problems = running_box_problems(settings, live.box(label))
+        problems += volume_problems(settings, live.volume(volume_label(stack)))
+        if problems:
+            raise SizingError(source, problems)
+    if env is not None:
+        problems = deploy_path_problems(settings, env, dry_run)
+        if problems:
+            raise SettingsError(source, problems)
+    cloud_config(PLACEHOLDER_KEYS, stack)  # stand-in keys of the real length
     return sizing
-
-
-def rollout_key(stack: str, settings: Settings) -> pulumi.Output[str] | None:
-    """The rollout's SSH key, or None when the stack turned the rollout off."""
-    if not settings.rollout:
-        return None
-    key = pulumi.Config(NAMESPACE).get_secret(SSH_PRIVATE_KEY)
-    if key is None:
-        raise SettingsError(
-            f"stacks/Pulumi.{stack}.yaml",
-            [
-                Problem(
-                    f"{NAMESPACE}:{SSH_PRIVATE_KEY}",
-                    MISSING,
-                    "the rollout logs in over SSH: `pulumi config set --secret "
-                    "tunedstack:sshPrivateKey < ~/.ssh/id_ed25519`, "
-                    "or set `tunedstack:rollout: false`",
-                )
-            ],
-        )
-    return key

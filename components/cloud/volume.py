@@ -33,6 +33,9 @@ class DataVolume(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=settings.protected,
+                # Labels are unique per account. Preflight refuses the changes that would
+                # replace a volume holding data (region, a smaller size) before this applies.
+                delete_before_replace=True,
                 # Even a deliberate `pulumi destroy` of a protected stack keeps the data.
                 retain_on_delete=settings.protected,
             ),

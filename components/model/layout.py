@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 
@@ -19,6 +20,9 @@ class Paths:
     staging_dir: str = "/var/lib/tunedstack"
     apply_script: str = "/usr/local/sbin/tunedstack-apply"
     firstboot_script: str = "/usr/local/sbin/tunedstack-firstboot"
+    volume_script: str = "/usr/local/sbin/tunedstack-volume"
+    packages_list: str = "/etc/tunedstack/packages"
+    root_authorized_keys: str = "/root/.ssh/authorized_keys"
     volume_device_prefix: str = "/dev/disk/by-id/scsi-0Linode_Volume_"
 
 
@@ -44,11 +48,21 @@ PATHS = Paths()
 PORTS = Ports()
 NAMES = Names()
 SAMPLE_APP_MODULE = "tunedstack_app"
+FIREWALL_LABEL_MAX = 32
 
 
 def volume_label(stack: str) -> str:
     """Linode volume labels: 1-32 of letters, digits, `-` and `_`."""
     return f"tunedstack-{stack}-data"[:32]
+
+
+def firewall_label(instance_label: str) -> str:
+    """Linode firewall labels: 3-32 characters. A longer instance label keeps its first 23
+    characters and a hash of the whole, so two long labels never share a firewall label."""
+    if len(instance_label) <= FIREWALL_LABEL_MAX:
+        return instance_label
+    digest = hashlib.sha256(instance_label.encode()).hexdigest()[:8]
+    return f"{instance_label[: FIREWALL_LABEL_MAX - 9].rstrip('-_.')}-{digest}"
 
 
 def volume_device(stack: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 
 from components.model.layout import NAMES, PATHS, PORTS, SAMPLE_APP_MODULE, volume_device
+from components.model.packages import PACKAGES
 from components.model.project import PACKAGE_ROOT, templates_dir
 from components.model.settings import Settings
 from components.model.sizing import Sizing
@@ -35,12 +36,20 @@ _SECRET = re.compile(r"[A-Za-z0-9]{16,128}")
 SECRET_LENGTH = 32
 
 
+# Stands in for the rollout's key where no box is built (render, diff, golden files).
+PLACEHOLDER_DEPLOY_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlaceholderForTheRolloutsKey0000000000 deploy"
+)
+
+
 @dataclass(frozen=True)
 class Secrets:
-    """Passwords that only ever come in as values (Pulumi secrets, or generated locally)."""
+    """What only ever comes in as values, from Pulumi or generated locally for a rehearsal: the
+    service passwords, and beside them the rollout's public key (not secret, same source)."""
 
     postgres_password: str
     redis_password: str
+    deploy_public_key: str = PLACEHOLDER_DEPLOY_KEY
 
     def __post_init__(self) -> None:
         for name in ("postgres_password", "redis_password"):
@@ -193,20 +202,26 @@ def file_specs(settings: Settings, sz: Sizing) -> list[FileSpec]:
         FileSpec("/etc/apt/apt.conf.d/20auto-upgrades", "auto-upgrades.j2"),
         FileSpec(PATHS.apply_script, "apply.sh.j2", mode="0755"),
         FileSpec(PATHS.firstboot_script, "firstboot.sh.j2", mode="0755"),
+        FileSpec(PATHS.volume_script, "volume.sh.j2", mode="0755"),
+        FileSpec(PATHS.packages_list, "packages.j2"),
+        FileSpec(PATHS.root_authorized_keys, "authorized_keys.j2", mode="0600"),
     ]
     if settings.stock:
         return stock_specs(specs)
     return specs
 
 
-# What the stock box keeps of the tuned one: the app, its env, SSH hardening, upgrades and the
-# scripts; everything else stays as the distribution ships it.
+# What the stock box keeps of the tuned one: the app, its env, SSH hardening and keys, upgrades,
+# the packages and the scripts; everything else stays as the distribution ships it.
 STOCK_KEEPS = (
     PATHS.app_env,
     "/etc/ssh/sshd_config.d/60-tunedstack.conf",
     "/etc/apt/apt.conf.d/20auto-upgrades",
     PATHS.apply_script,
     PATHS.firstboot_script,
+    PATHS.volume_script,
+    PATHS.packages_list,
+    PATHS.root_authorized_keys,
 )
 
 
@@ -230,6 +245,8 @@ def _context(stack: str, settings: Settings, sz: Sizing, secrets: Secrets) -> di
     return {
         "header": HEADER,
         "stack": stack,
+        "hostname": settings.instance_label(stack),
+        "packages": PACKAGES,
         "settings": settings,
         "sz": sz,
         "secrets": secrets,

@@ -27,9 +27,6 @@ from components.model.errors import MISSING, Problem, SettingsError
 from components.model.plans import PLANS, REGIONS
 
 NAMESPACE = "tunedstack"
-# Secret settings: read only as Pulumi secrets by the program, never part of the model.
-SSH_PRIVATE_KEY = "sshPrivateKey"
-SECRET_KEYS = frozenset({SSH_PRIVATE_KEY})
 # Written for a yes/no setting whose default follows from `environment`.
 Auto = Literal["auto"]
 AUTO: Auto = "auto"
@@ -217,9 +214,15 @@ class Settings(_Model):
     image: Image = Field("linode/debian12", description="Distribution image (apt + systemd).")
     label: str = Field("", description="Instance label (empty: `tunedstack-<stack>`).")
     admin_cidrs: list[str] = Field(
-        default_factory=list, description="CIDRs allowed to reach SSH (required in production)."
+        default_factory=list,
+        description="Networks SSH is open to: yours, and the one `pulumi up` runs from "
+        "(the rollout delivers every file over SSH).",
     )
-    ssh_keys: list[str] = Field(default_factory=list, description="Public keys for root.")
+    ssh_keys: list[str] = Field(
+        default_factory=list,
+        description="Public keys of the people who may log in as root; changing them replaces "
+        "nothing (the rollout keeps the list on the box).",
+    )
     volume_size_gb: int = Field(20, ge=10, le=10_240, description="Data volume size (GB).")
     backups: bool | Auto = Field(
         AUTO, description="Linode backups of the root disk (`auto`: on in production)."
@@ -229,7 +232,6 @@ class Settings(_Model):
     )
     private_ip: bool = Field(False, description="Add a private IPv4 address.")
     tags: list[str] = Field(default_factory=list, description="Extra Linode tags.")
-    rollout: bool = Field(True, description="Push config changes over SSH after first boot.")
     tuning: Tuning = Field(
         "tuned",
         description="`stock`: same packages and topology with distribution defaults "
@@ -403,11 +405,7 @@ def raw_from_stack_text(text: str, source: str) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise SettingsError(source, [Problem("config", config, "must be a mapping of settings")])
     prefix = f"{NAMESPACE}:"
-    return {
-        k.removeprefix(prefix): v
-        for k, v in config.items()
-        if k.startswith(prefix) and k.removeprefix(prefix) not in SECRET_KEYS
-    }
+    return {k.removeprefix(prefix): v for k, v in config.items() if k.startswith(prefix)}
 
 
 def load_stack_file(stacks_dir: Path, stack: str) -> Settings:

@@ -1,116 +1,81 @@
-"""The #cloud-config document that bootstraps a new box, its encoding and its size guard."""
+"""The #cloud-config document a new instance boots with, and its size guard.
+
+It holds only what the rollout needs to reach the box safely: the SSH host key the rollout pins,
+and the rollout's own public key for root. Nothing in it depends on the image, the plan, a
+tunable or the admins' keys, because the engine boots a *replaced* instance with the first
+document it ever sent (the instance ignores later user-data changes, which would replace it):
+every file, package and key list reaches the box over SSH, current at every `pulumi up`.
+"""
 
 from __future__ import annotations
 
 import base64
-import gzip
-import json
 from dataclasses import dataclass
-from typing import Any
 
 import yaml
 
 from components.model.errors import Problem, StackError
-from components.model.render import Rendered, RenderedFile, environment
+from components.model.render import HEADER, PLACEHOLDER_DEPLOY_KEY, environment
 
 # Linode accepts at most this much user data (decoded).
 USER_DATA_LIMIT = 16 * 1024
-# Everything the box runs comes from the distribution: no pip at boot unless the app needs it.
-PACKAGES = (
-    "haproxy",
-    "redis-server",
-    "postgresql",
-    "gunicorn",
-    "python3-psycopg2",
-    "python3-redis",
-    "python3-venv",
-    "unattended-upgrades",
-    "curl",
-)
+# The project's own ceiling, with room for what later capabilities may add.
+USER_DATA_BUDGET = 12 * 1024
 
 
 class UserDataTooLarge(StackError):
     """The document would exceed what Linode's metadata service accepts."""
 
 
-DEFAULT_OWNER = "root:root"
-DEFAULT_MODE = "0644"
-
-
 @dataclass(frozen=True)
-class WriteFile:
-    """One write_files entry; owner and mode are left out where they are cloud-init's default."""
+class FirstBootKeys:
+    """The two SSH identities of a box: its host key, and the key the rollout logs in with."""
 
-    path: str
-    owner: str | None
-    mode: str | None
-    encoding: str | None
-    payload: str
+    host_private_key: str  # OpenSSH format
+    host_public_key: str  # `ssh-ed25519 AAAA...`: what the rollout pins
+    deploy_public_key: str  # authorized for root until the rollout installs the full list
 
 
-def gzip_b64(text: str) -> str:
-    # mtime=0 keeps the bytes identical from one render to the next.
-    return base64.b64encode(gzip.compress(text.encode(), compresslevel=9, mtime=0)).decode()
+def _placeholder_private_key() -> str:
+    # The shape and length of an OpenSSH ed25519 private key, so sizes measured with it hold.
+    body = ("PlaceholderHostKeyNotARealKey" * 13)[:350]
+    lines = [body[i : i + 70] for i in range(0, len(body), 70)]
+    return "\n".join(
+        ["-----BEGIN OPENSSH PRIVATE KEY-----", *lines, "-----END OPENSSH PRIVATE KEY-----"]
+    )
 
 
-def write_file(f: RenderedFile) -> WriteFile:
-    owner = None if f.owner == DEFAULT_OWNER else f.owner
-    mode = None if f.mode == DEFAULT_MODE else f.mode
-    packed = gzip_b64(f.content)
-    if len(packed) < len(json.dumps(f.content)):
-        return WriteFile(f.path, owner, mode, "gz+b64", packed)
-    return WriteFile(f.path, owner, mode, None, f.content)
+# Stand-ins where no box is built: render, diff, the golden files and preflight's size check.
+PLACEHOLDER_KEYS = FirstBootKeys(
+    host_private_key=_placeholder_private_key(),
+    host_public_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlaceholderHostKey0000000000000000000000",
+    deploy_public_key=PLACEHOLDER_DEPLOY_KEY,
+)
 
 
-def cloud_config(rendered: Rendered, hostname: str, ssh_keys: list[str]) -> str:
-    """The document; raises UserDataTooLarge naming the largest parts if it does not fit."""
-    writes = [write_file(f) for f in rendered.files]
+def cloud_config(keys: FirstBootKeys, stack: str) -> str:
+    """The document; raises UserDataTooLarge if it does not fit Linode's limit."""
     document = (
         environment()
         .get_template("user-data.yaml.j2")
         .render(
             {
-                **rendered.context,
-                "hostname": hostname,
-                "ssh_keys": ssh_keys,
-                "packages": PACKAGES,
-                "files": writes,
+                "header": HEADER,
+                "host_private_key": keys.host_private_key.strip() + "\n",
+                "host_public_key": keys.host_public_key.strip(),
+                "deploy_public_key": keys.deploy_public_key.strip(),
             }
         )
     )
     parsed = yaml.safe_load(document)  # a template slip must fail here, not on the box
-    assert isinstance(parsed, dict) and len(parsed["write_files"]) == len(writes)
+    assert isinstance(parsed, dict) and parsed["ssh_keys"]["ed25519_public"]
     size = len(document.encode())
     if size > USER_DATA_LIMIT:
-        sizes = [(w.path, len(w.payload)) for w in writes]
-        sizes.append((f"tunedstack:sshKeys ({len(ssh_keys)} keys)", sum(len(k) for k in ssh_keys)))
-        largest = sorted(sizes, key=lambda part: part[1], reverse=True)[:3]
-        parts = ", ".join(f"{name} ({n} bytes)" for name, n in largest)
         raise UserDataTooLarge(
-            f"stacks/Pulumi.{rendered.stack}.yaml",
-            [
-                Problem(
-                    "user_data",
-                    f"{size} bytes",
-                    f"over Linode's {USER_DATA_LIMIT}-byte limit; largest parts: {parts}",
-                )
-            ],
-            "Move the app out of the document (tunedstack:app.git or tunedstack:app.package), "
-            "or drop sysctl overrides you do not need.",
+            f"stacks/Pulumi.{stack}.yaml",
+            [Problem("user_data", f"{size} bytes", f"over Linode's {USER_DATA_LIMIT}-byte limit")],
         )
     return document
-
-
-def decode_files(document: str) -> dict[str, str]:
-    """{path: content} back out of a cloud-config document (what cloud-init will write)."""
-    parsed: dict[str, Any] = yaml.safe_load(document)
-    files = {}
-    for entry in parsed.get("write_files") or []:
-        payload = entry["content"]
-        if entry.get("encoding") == "gz+b64":
-            payload = gzip.decompress(base64.b64decode(payload)).decode()
-        files[entry["path"]] = payload
-    return files
 
 
 def user_data_b64(document: str) -> str:

@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="FILE",
-        help="extra public key file for root (repeatable)",
+        help="extra admin public key file for root's authorized_keys (repeatable)",
     )
     render.set_defaults(handler=_render)
 

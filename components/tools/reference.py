@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from components.model.settings import NAMESPACE, SECRET_KEYS, Settings
+from components.model.settings import Settings
 
 START = "<!-- settings-reference:start (generated: tunedstack reference --update README.md) -->"
 END = "<!-- settings-reference:end -->"
@@ -70,11 +70,6 @@ def settings_reference() -> str:
         "| key (under `tunedstack:`) | type | default | what it does |",
         "|---|---|---|---|",
         *(_rows(Settings, "")),
-        *(
-            f"| `{key}` | secret string | | read only as a Pulumi secret "
-            f"(`pulumi config set --secret {NAMESPACE}:{key}`) |"
-            for key in sorted(SECRET_KEYS)
-        ),
     ]
     return "\n".join(rows) + "\n"
 

@@ -12,7 +12,7 @@ from components.model.errors import Problem, SettingsError
 from components.model.render import Rendered, Secrets, render_files
 from components.model.settings import load_stack_file
 from components.model.sizing import size
-from components.model.userdata import cloud_config
+from components.model.userdata import PLACEHOLDER_KEYS, cloud_config
 
 USER_DATA = "user-data"
 
@@ -24,13 +24,17 @@ def render_stack(
     extra_ssh_keys: list[str] | None = None,
     stacks: Path | None = None,
 ) -> tuple[Rendered, str]:
-    """Render with the templates under `root`, the stack file from `stacks` (default root's)."""
+    """Render with the templates under `root`, the stack file from `stacks` (default root's).
+
+    The first-boot document comes with placeholder keys: real ones exist only in Pulumi's state.
+    """
     settings = load_stack_file(stacks or root / "stacks", stack)
+    if extra_ssh_keys:
+        settings = settings.model_copy(update={"ssh_keys": [*settings.ssh_keys, *extra_ssh_keys]})
     rendered = render_files(
         stack, settings, size(settings, f"stacks/Pulumi.{stack}.yaml"), secrets, root
     )
-    keys = [*settings.ssh_keys, *(extra_ssh_keys or [])]
-    return rendered, cloud_config(rendered, settings.instance_label(stack), keys)
+    return rendered, cloud_config(PLACEHOLDER_KEYS, stack)
 
 
 def write_tree(rendered: Rendered, document: str, out: Path) -> list[Path]:
@@ -157,5 +161,5 @@ def comment_body(stack: str, base: str, diff: str) -> str:
             f"(cut at {COMMENT_LIMIT} characters: run `tunedstack diff --stack {stack} "
             f"--base {base}` for the rest)"
         )
-    lines.append("Secrets are placeholders; running boxes get these files via the rollout.")
+    lines.append("Secrets are placeholders; boxes get these files through the rollout.")
     return "\n".join(lines) + "\n"

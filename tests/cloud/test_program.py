@@ -1,25 +1,32 @@
-"""The real Pulumi program (__main__.py) under Pulumi's mocks, with each stack's real config."""
+"""The real Pulumi program (__main__.py) under Pulumi's mocks, with each stack's config as the
+CLI hands it over; the engine's and Linode's rules that mocks do not apply are applied here."""
 
 from __future__ import annotations
 
 import base64
+import io
 import json
+import tarfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from components.cloud.instance import REPLACING_INPUTS
+from components.model.delivery import bundle
+from components.model.layout import PATHS
 from components.model.render import Secrets, render_files
 from components.model.settings import load_stack_file
 from components.model.sizing import size
-from components.model.userdata import cloud_config, decode_files
+from components.model.userdata import FirstBootKeys, cloud_config
 from tests.pulumi_program import (
     PUBLIC_IPV4,
     REPO,
-    TEST_PRIVATE_KEY,
+    AccountNow,
     ProgramFailed,
     ProgramRun,
+    mock_key_pair,
     mock_password,
     run_program,
     stack_config,
@@ -30,6 +37,10 @@ VOLUME = "linode:index/volume:Volume"
 FIREWALL = "linode:index/firewall:Firewall"
 COMMAND = "command:remote:Command"
 PASSWORD = "random:index/randomPassword:RandomPassword"
+KEY = "tls:index/privateKey:PrivateKey"
+# Linode labels are unique per account for these (the API answers "[400] [label] Label must be
+# unique"), so a create-first replacement of any of them is refused.
+UNIQUE_LABELS = (INSTANCE, FIREWALL, VOLUME)
 
 _runs: dict[str, ProgramRun] = {}
 
@@ -41,10 +52,28 @@ def run(stack_name: str) -> ProgramRun:
     return _runs[stack_name]
 
 
+def _keys(stack: str) -> FirstBootKeys:
+    host_private, host_public = mock_key_pair(f"{stack}-host")
+    _, deploy_public = mock_key_pair(f"{stack}-deploy")
+    return FirstBootKeys(
+        host_private, host_public.strip(), f"{deploy_public.strip()} tunedstack-deploy"
+    )
+
+
 def _secrets(stack: str) -> list[str]:
-    return [mock_password(f"{stack}-{role}") for role in ("postgres", "redis", "root")] + [
-        TEST_PRIVATE_KEY
-    ]
+    passwords = [mock_password(f"{stack}-{role}") for role in ("postgres", "redis", "root")]
+    keys = [mock_key_pair(f"{stack}-{role}")[0].splitlines()[1] for role in ("host", "deploy")]
+    return passwords + keys
+
+
+def _bundled(run: ProgramRun) -> list[str]:
+    raw = base64.b64decode(run.one(COMMAND).inputs["stdin"])
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        return tar.getnames()
+
+
+def _document(run: ProgramRun) -> str:
+    return base64.b64decode(run.one(INSTANCE).inputs["metadatas"][0]["userData"]).decode()
 
 
 def test_the_resources_and_their_types(run: ProgramRun, stack_name: str) -> None:
@@ -55,6 +84,9 @@ def test_the_resources_and_their_types(run: ProgramRun, stack_name: str) -> None
             PASSWORD,
             PASSWORD,
             PASSWORD,
+            "tunedstack:keys:BoxKeys",
+            KEY,
+            KEY,
             "tunedstack:firewall:BoxFirewall",
             FIREWALL,
             "tunedstack:instance:Box",
@@ -71,6 +103,7 @@ def test_the_resources_and_their_types(run: ProgramRun, stack_name: str) -> None
     ("child", "component"),
     [
         (PASSWORD, "tunedstack:passwords:ServicePasswords"),
+        (KEY, "tunedstack:keys:BoxKeys"),
         (FIREWALL, "tunedstack:firewall:BoxFirewall"),
         (INSTANCE, "tunedstack:instance:Box"),
         (VOLUME, "tunedstack:volume:DataVolume"),
@@ -84,7 +117,11 @@ def test_children_are_parented_to_their_component(
         assert registration.parent.endswith(f"${component}::{stack_name}"), registration.parent
 
 
-def test_firewall_rules(run: ProgramRun, stack_name: str) -> None:
+def test_keys_are_ed25519(run: ProgramRun) -> None:
+    assert [k.inputs["algorithm"] for k in run.of_type(KEY)] == ["ED25519", "ED25519"]
+
+
+def test_firewall_rules(run: ProgramRun) -> None:
     fw = run.one(FIREWALL).inputs
     assert (fw["inboundPolicy"], fw["outboundPolicy"]) == ("DROP", "ACCEPT")
     rules = {r["label"]: r for r in fw["inbounds"]}
@@ -92,9 +129,11 @@ def test_firewall_rules(run: ProgramRun, stack_name: str) -> None:
     for label, port in (("http", "80"), ("https", "443")):
         assert rules[label]["ports"] == port and rules[label]["protocol"] == "TCP"
         assert rules[label]["ipv4s"] == ["0.0.0.0/0"] and rules[label]["ipv6s"] == ["::/0"]
-    admins = load_stack_file(REPO / "stacks", stack_name).admin_cidrs
+    admins = json.loads(stack_config("staging")["tunedstack:adminCidrs"])
     assert rules["ssh-admins"]["ports"] == "22" and rules["ssh-admins"]["ipv4s"] == admins
     assert rules["icmp"]["protocol"] == "ICMP"
+    # Linode: firewall and rule labels are 3-32 characters.
+    assert all(3 <= len(label) <= 32 for label in [fw["label"], *rules])
 
 
 def test_firewall_is_attached_once_through_the_instance(run: ProgramRun) -> None:
@@ -123,18 +162,50 @@ def test_instance_inputs(run: ProgramRun, stack_name: str) -> None:
     assert inst["backupsEnabled"] is settings.is_production
     assert inst["privateIp"] is settings.private_ip
     assert set(inst["tags"]) == {"tunedstack", stack_name, *settings.tags}
+    # ForceNew in the provider: admin keys are a file the rollout keeps instead.
+    assert "authorizedKeys" not in inst and "authorizedUsers" not in inst
 
 
-def test_user_data_decodes_to_exactly_what_render_produces(
+def test_user_data_is_the_first_boot_document_with_the_stacks_keys(
+    run: ProgramRun, stack_name: str
+) -> None:
+    document = _document(run)
+    keys = _keys(stack_name)
+    assert document == cloud_config(keys, stack_name)
+    parsed = yaml.safe_load(document)
+    assert parsed["ssh_keys"]["ed25519_public"] == keys.host_public_key
+    assert parsed["ssh_authorized_keys"] == [keys.deploy_public_key]
+    assert "write_files" not in parsed and "packages" not in parsed
+
+
+def test_the_rollout_delivers_exactly_what_render_produces(
     run: ProgramRun, stack_name: str
 ) -> None:
     settings = load_stack_file(REPO / "stacks", stack_name)
-    secrets = Secrets(mock_password(f"{stack_name}-postgres"), mock_password(f"{stack_name}-redis"))
+    settings = settings.model_copy(
+        update={"admin_cidrs": json.loads(stack_config(stack_name)["tunedstack:adminCidrs"])}
+    )
+    secrets = Secrets(
+        mock_password(f"{stack_name}-postgres"),
+        mock_password(f"{stack_name}-redis"),
+        _keys(stack_name).deploy_public_key,
+    )
     rendered = render_files(stack_name, settings, size(settings), secrets)
-    b64 = run.one(INSTANCE).inputs["metadatas"][0]["userData"]
-    document = base64.b64decode(b64).decode()
-    assert document == cloud_config(rendered, f"tunedstack-{stack_name}", settings.ssh_keys)
-    assert decode_files(document) == {f.path: f.content for f in rendered.files}
+    assert run.one(COMMAND).inputs["stdin"] == bundle(rendered)
+    keys_file = rendered.by_path()[PATHS.root_authorized_keys].content
+    assert _keys(stack_name).deploy_public_key in keys_file
+
+
+def test_the_rollout_pins_the_host_key_and_logs_in_with_the_deploy_key(
+    run: ProgramRun, stack_name: str
+) -> None:
+    connection = run.one(COMMAND).inputs["connection"]
+    keys = _keys(stack_name)
+    # The public halves the document installs are those of the keys the rollout uses.
+    assert connection["hostKey"] == keys.host_public_key
+    assert connection["privateKey"] == mock_key_pair(f"{stack_name}-deploy")[0]
+    assert (connection["host"], connection["user"]) == (PUBLIC_IPV4, "root")
+    assert run.outputs["hostKey"] == keys.host_public_key
 
 
 def test_secrets_are_secret(run: ProgramRun) -> None:
@@ -160,6 +231,8 @@ def test_no_secret_in_any_plain_input_or_output(run: ProgramRun, stack_name: str
         return [json.dumps(value)]
 
     for registration in run.resources:
+        if registration.type in (PASSWORD, KEY):
+            continue  # the providers hand their results out as secrets themselves
         for text in plain(registration.inputs, "", registration.secret_paths):
             assert not any(s in text for s in secrets), (registration.name, text[:80])
     exported = json.dumps(run.outputs)
@@ -183,10 +256,6 @@ def test_protection(run: ProgramRun, stack_name: str) -> None:
     assert run.one(VOLUME).retain_on_delete is production
 
 
-def test_instance_ignores_user_data_changes(run: ProgramRun) -> None:
-    assert run.one(INSTANCE).ignore_changes == ["metadatas"]
-
-
 def test_outputs(run: ProgramRun) -> None:
     assert run.outputs["ipv4"] == PUBLIC_IPV4
     assert run.outputs["url"] == f"http://{PUBLIC_IPV4}/"
@@ -201,11 +270,46 @@ def test_plan_is_checked_against_linode(run: ProgramRun, stack_name: str) -> Non
     assert ("linode:index/getInstanceType:getInstanceType", {"id": plan}) in run.invokes
 
 
-# ---------------------------------------------------------------- day-2 changes
+# ---------------------------------------------------------------- the engine's replacement rules
+@pytest.mark.parametrize("typ", UNIQUE_LABELS)
+def test_resources_with_unique_labels_are_replaced_delete_first(run: ProgramRun, typ: str) -> None:
+    """The engine creates a replacement before deleting the old resource unless the resource is
+    registered deleteBeforeReplace (pulumi/pulumi step_generator.go); pulumi-linode asks for
+    neither. With a unique label, create-first is refused by the API."""
+    assert run.one(typ).delete_before_replace
+
+
+def goal_inputs_on_replacement(
+    old: dict[str, Any], new: dict[str, Any], ignore_changes: list[str]
+) -> dict[str, Any]:
+    """The engine's processIgnoreChanges: an ignored input keeps its old value in the goal
+    state, and a replacement is created from that goal (top-level paths suffice here)."""
+    return {**new, **{path: old[path] for path in ignore_changes if path in old}}
+
+
 def _staging_with(**overrides: Any) -> ProgramRun:
     return run_program(
         "staging", stack_config("staging", {f"tunedstack:{k}": v for k, v in overrides.items()})
     )
+
+
+def test_a_replaced_box_boots_a_document_that_is_still_right() -> None:
+    """Debian 12 -> Ubuntu 24.04 (PostgreSQL 15 -> 16 paths), other tunables and admin keys: the
+    image forces a replacement, whose user data is the *old* document (ignored input). That
+    document must be exactly what the new stack would send: it holds only the keys."""
+    old = _staging_with()
+    new = _staging_with(
+        image="linode/ubuntu24.04",
+        workload={"peakConnections": 2000, "redisPolicy": "allkeys-lfu"},
+        sshKeys=["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAdminKey000000000000000000000000000 me"],
+    )
+    before, after = old.one(INSTANCE), new.one(INSTANCE)
+    assert before.inputs["image"] != after.inputs["image"]  # ForceNew: a replacement
+    goal = goal_inputs_on_replacement(before.inputs, after.inputs, after.ignore_changes)
+    assert goal["metadatas"] == after.inputs["metadatas"]
+    # ...and the files it then receives are the new stack's, for the new image.
+    assert any(p.startswith("etc/postgresql/16/main/") for p in _bundled(new))
+    assert not any(p.startswith("etc/postgresql/15/") for p in _bundled(new))
 
 
 def test_rollout_update_changes_when_and_only_when_a_rendered_file_changes() -> None:
@@ -221,22 +325,28 @@ def test_rollout_update_changes_when_and_only_when_a_rendered_file_changes() -> 
     assert base.one(COMMAND).inputs["create"] == update["base"]
 
 
-def test_a_tunable_change_replaces_nothing() -> None:
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"services": {"haproxy": {"queueTimeoutSeconds": 20}}},
+        {"sshKeys": ["ssh-rsa " + "A" * 716 + " admin@laptop"] * 3},
+        {"label": "tunedstack-staging-renamed"},
+    ],
+    ids=["tunable", "ssh keys", "label"],
+)
+def test_a_change_that_should_not_replace_the_box_does_not(change: dict[str, Any]) -> None:
     base = _staging_with()
-    changed = _staging_with(services={"haproxy": {"queueTimeoutSeconds": 20}})
-    assert changed.outputs["contentHash"] != base.outputs["contentHash"]
+    changed = _staging_with(**change)
     before, after = base.one(INSTANCE).inputs, changed.one(INSTANCE).inputs
     for key in REPLACING_INPUTS:
         assert before.get(key) == after.get(key), key
-    # The new user data differs, and the instance is told to ignore exactly that.
-    assert before["metadatas"] != after["metadatas"]
-    assert changed.one(INSTANCE).ignore_changes == ["metadatas"]
 
 
-def test_rollout_can_be_turned_off() -> None:
-    config = stack_config("staging", {"tunedstack:rollout": False}, with_key=False)
-    run = run_program("staging", config)
-    assert run.of_type(COMMAND) == []
+def test_an_ssh_key_change_reaches_the_box_through_the_rollout() -> None:
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAdminKey000000000000000000000000000 me"
+    base, changed = _staging_with(), _staging_with(sshKeys=[key])
+    assert changed.one(COMMAND).inputs["update"] != base.one(COMMAND).inputs["update"]
+    assert _document(changed) == _document(base)
 
 
 def test_preview_registers_everything_without_values() -> None:
@@ -244,7 +354,7 @@ def test_preview_registers_everything_without_values() -> None:
     assert len(run.of_type(INSTANCE)) == 1 and len(run.of_type(COMMAND)) == 1
 
 
-# ---------------------------------------------------------------- bad stacks
+# ---------------------------------------------------------------- bad stacks, refused at preview
 @pytest.mark.parametrize(
     ("stack", "overrides", "message"),
     [
@@ -255,19 +365,33 @@ def test_preview_registers_everything_without_values() -> None:
         ),
         ("staging", {"tunedstack:services": {"redis": {"maxmemoryMb": 3000}}}, "the services need"),
         ("prod", {"tunedstack:adminCidrs": []}, "production stacks must set `adminCidrs`"),
+        ("staging", {"tunedstack:adminCidrs": []}, "the rollout delivers every file over SSH"),
+        (
+            "staging",
+            {"tunedstack:adminCidrs": ["198.51.100.0/24"]},
+            "198.51.100.0/24 is reserved for documentation",
+        ),
     ],
 )
-def test_bad_stack_fails_with_the_sizing_message(
+def test_bad_stack_fails_with_a_message_naming_the_key(
     stack: str, overrides: dict[str, Any], message: str
 ) -> None:
-    with pytest.raises(Exception, match="problem") as err:
+    with pytest.raises(ProgramFailed, match="problem") as err:
         run_program(stack, stack_config(stack, overrides))
     assert message in str(err.value)
     assert f"stacks/Pulumi.{stack}.yaml" in str(err.value)
+    assert [r.type for r in err.value.registrations] == ["pulumi:pulumi:Stack"]
+
+
+def test_the_stack_files_as_shipped_are_refused_until_adminCidrs_is_set() -> None:
+    doc = yaml.safe_load((REPO / "stacks" / "Pulumi.staging.yaml").read_text())
+    shipped = {"tunedstack:adminCidrs": doc["config"]["tunedstack:adminCidrs"]}
+    with pytest.raises(ProgramFailed, match="reserved for documentation"):
+        run_program("staging", stack_config("staging", shipped), preview=True)
 
 
 def test_budget_error_carries_the_table() -> None:
-    with pytest.raises(Exception) as err:
+    with pytest.raises(ProgramFailed) as err:
         run_program(
             "staging",
             stack_config("staging", {"tunedstack:services": {"redis": {"maxmemoryMb": 3000}}}),
@@ -275,28 +399,72 @@ def test_budget_error_carries_the_table() -> None:
     assert "Budget:" in str(err.value) and "plan total" in str(err.value)
 
 
-def test_rollout_without_a_key_says_how_to_fix_it() -> None:
-    with pytest.raises(Exception) as err:
-        run_program("staging", stack_config("staging", with_key=False))
-    assert "tunedstack:sshPrivateKey = (missing)" in str(err.value)
-    assert "tunedstack:rollout: false" in str(err.value)
-
-
 def test_catalog_drift_from_linode_is_reported() -> None:
-    with pytest.raises(Exception) as err:
+    with pytest.raises(ProgramFailed) as err:
         run_program("staging", stack_config("staging"), live_plans={"g6-standard-2": (8192, 4)})
     assert "Linode reports 4 vCPU / 8192 MB" in str(err.value)
 
 
-@pytest.mark.parametrize(
-    "overrides",
-    [
-        {"tunedstack:plan": "nope"},
-        {"tunedstack:services": {"redis": {"maxmemoryMb": 3000}}},
-        {"tunedstack:sshKeys": ["ssh-ed25519 " + "A" * 68 + " k"] * 200},  # user data too large
-    ],
-)
-def test_nothing_is_created_when_preflight_fails(overrides: dict[str, Any]) -> None:
+# ---------------------------------------------------------------- the deploy's path to the box
+def test_a_github_hosted_runner_fails_fast_on_up_but_may_preview() -> None:
+    hosted = {"RUNNER_ENVIRONMENT": "github-hosted"}
     with pytest.raises(ProgramFailed) as err:
-        run_program("staging", stack_config("staging", overrides))
+        run_program("staging", stack_config("staging"), env=hosted)
+    assert "RUNNER_ENVIRONMENT = 'github-hosted'" in str(err.value)
+    assert "self-hosted runner" in str(err.value) and "TUNEDSTACK_DEPLOY_FROM" in str(err.value)
+    assert [r.type for r in err.value.registrations] == ["pulumi:pulumi:Stack"]
+    assert run_program("staging", stack_config("staging"), preview=True, env=hosted)
+
+
+def test_a_deploy_address_outside_adminCidrs_is_refused() -> None:
+    with pytest.raises(ProgramFailed) as err:
+        run_program("staging", stack_config("staging"), env={"TUNEDSTACK_DEPLOY_FROM": "1.2.3.4"})
+    assert "tunedstack:adminCidrs" in str(err.value) and "add '1.2.3.4/32'" in str(err.value)
+    inside = {"TUNEDSTACK_DEPLOY_FROM": "93.184.216.34", "RUNNER_ENVIRONMENT": "github-hosted"}
+    assert run_program("staging", stack_config("staging"), env=inside)
+
+
+# ---------------------------------------------------------------- what the running box allows
+RUNNING = AccountNow(
+    box={"label": "tunedstack-staging", "type": "g6-standard-2", "specs": [{"disk": 81920}]},
+    volume={"label": "tunedstack-staging-data", "region": "us-east", "size": 20},
+)
+
+
+def test_a_running_box_may_grow() -> None:
+    run = run_program(
+        "staging", stack_config("staging", {"tunedstack:plan": "g6-standard-4"}), account=RUNNING
+    )
+    assert run.one(INSTANCE).inputs["type"] == "g6-standard-4"
+    tokens = [token for token, _ in run.invokes]
+    assert "linode:index/getInstances:getInstances" in tokens
+    assert "linode:index/getVolumes:getVolumes" in tokens
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"tunedstack:plan": "g6-standard-1"},
+            "tunedstack:plan = 'g6-standard-1': the running box tunedstack-staging (g6-standard-2) "
+            "has a 81920 MB disk and g6-standard-1 allows 51200 MB",
+        ),
+        (
+            {"tunedstack:region": "us-west"},
+            "tunedstack:region = 'us-west': the data volume tunedstack-staging-data is in us-east",
+        ),
+        (
+            {"tunedstack:volumeSizeGb": 10},
+            "tunedstack:volumeSizeGb = 10: the data volume tunedstack-staging-data already "
+            "has 20 GB",
+        ),
+    ],
+    ids=["downsize", "region", "volume shrink"],
+)
+def test_a_change_linode_cannot_make_is_refused_at_preview(
+    overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ProgramFailed) as err:
+        run_program("staging", stack_config("staging", overrides), preview=True, account=RUNNING)
+    assert message in str(err.value)
     assert [r.type for r in err.value.registrations] == ["pulumi:pulumi:Stack"]

@@ -7,15 +7,19 @@ import io
 import tarfile
 from pathlib import Path
 
+import pulumi
 import pytest
 
-from components.cloud.rollout import Rollout, apply_command, bundle
+from components.cloud.rollout import Rollout
+from components.model.delivery import bundle, rollout_script
 from components.model.layout import PATHS
 from components.model.render import Rendered, Secrets, render_files
 from components.model.settings import Settings, load_stack_file
 from components.model.sizing import size
 from tests.namespace import needs_namespace, run_steps, stage
 from tests.pulumi_program import REPO, run_body
+
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfTheBox000000000000000000000000"
 
 
 @pytest.fixture
@@ -40,46 +44,65 @@ def test_bundle_is_deterministic_and_holds_every_file(staging: Settings) -> None
         assert extracted.read().decode() == rendered.by_path()[PATHS.app_env].content
 
 
-def test_command_embeds_the_content_hash() -> None:
-    assert "# tunedstack content abc123" in apply_command("abc123")
+def test_command_names_the_content_and_the_instance() -> None:
+    assert "# tunedstack content abc123 on instance 42" in rollout_script("abc123", "42")
 
 
-def test_component_hands_files_as_secret_stdin(staging: Settings) -> None:
-    import pulumi
-
-    rendered = _render(staging)
+def _component(rendered: Rendered, instance_id: int) -> dict[str, object]:
     run = run_body(
         "t",
         {},
         lambda: Rollout(
             "t",
             pulumi.Output.from_input("203.0.113.10"),
-            pulumi.Output.secret("key"),
+            pulumi.Output.from_input(HOST_KEY),
+            pulumi.Output.secret("deploy-private-key"),
+            pulumi.Output.from_input(instance_id),
             pulumi.Output.from_input(rendered),
         ),
     )
     command = run.one("command:remote:Command")
-    assert command.inputs["stdin"] == bundle(rendered)
-    assert "stdin" in command.secret_paths
-    assert (
-        command.inputs["update"] == command.inputs["create"] == apply_command(rendered.content_hash)
-    )
-    assert "triggers" not in command.inputs
+    assert {"stdin", "connection"} <= command.secret_paths
+    return command.inputs
 
 
-def _rollout_steps(tmp_path: Path, v1: Rendered, v2: Rendered) -> list[str]:
+def test_component_hands_files_as_secret_stdin_to_the_pinned_host(staging: Settings) -> None:
+    rendered = _render(staging)
+    inputs = _component(rendered, 4242)
+    assert inputs["stdin"] == bundle(rendered)
+    expected = rollout_script(rendered.content_hash, "4242")
+    assert inputs["update"] == inputs["create"] == expected
+    assert "triggers" not in inputs
+    connection = inputs["connection"]
+    assert isinstance(connection, dict)
+    assert connection["hostKey"] == HOST_KEY
+    assert connection["privateKey"] == "deploy-private-key"
+
+
+def test_a_replaced_instance_gets_the_files_again(staging: Settings) -> None:
+    """Same content, new instance: the command changes, so pulumi-command runs its update."""
+    rendered = _render(staging)
+    assert _component(rendered, 4242)["update"] != _component(rendered, 4343)["update"]
+
+
+def _ready_box(tmp_path: Path, v1: Rendered) -> str:
+    """A box whose first boot succeeded with v1."""
     stage({f.path: (f.content, f.mode) for f in v1.files}, tmp_path / "v1")
-    (tmp_path / "cmd.sh").write_text(apply_command(v2.content_hash))
+    return (
+        f"cp -a {tmp_path / 'v1'}/. / && {PATHS.apply_script} && "
+        f"mkdir -p {PATHS.staging_dir} && touch {PATHS.ready_marker}"
+    )
+
+
+def _rollout(tmp_path: Path, v2: Rendered) -> str:
+    (tmp_path / "cmd.sh").write_text(rollout_script(v2.content_hash, "4242"))
     (tmp_path / "stdin").write_text(bundle(v2))
-    return [
-        f"cp -a {tmp_path / 'v1'}/. / && {PATHS.apply_script}",
-        f"bash {tmp_path / 'cmd.sh'} < {tmp_path / 'stdin'} && ls {PATHS.staging_dir}",
-    ]
+    return f"bash {tmp_path / 'cmd.sh'} < {tmp_path / 'stdin'} && ls {PATHS.staging_dir}"
 
 
 @needs_namespace
 @pytest.mark.parametrize(("cloud_init_status", "ok"), [(0, True), (2, True), (1, False)])
-def test_rollout_waits_for_first_boot_then_applies(
+def test_on_a_ready_box_the_rollout_applies_what_changed(
     tmp_path: Path, staging: Settings, cloud_init_status: int, ok: bool
 ) -> None:
     v1 = _render(staging)
@@ -89,7 +112,9 @@ def test_rollout_waits_for_first_boot_then_applies(
         )
     )
     _, rollout = run_steps(
-        tmp_path, _rollout_steps(tmp_path, v1, v2), exit_codes={"cloud-init": cloud_init_status}
+        tmp_path,
+        [_ready_box(tmp_path, v1), _rollout(tmp_path, v2)],
+        exit_codes={"cloud-init": cloud_init_status},
     )
     assert rollout.log[0] == "cloud-init status --wait"
     if ok:
@@ -103,3 +128,19 @@ def test_rollout_waits_for_first_boot_then_applies(
         assert rollout.output.endswith("rc=1\n")
         assert "first boot failed (1)" in rollout.output
         assert rollout.log == ["cloud-init status --wait"]
+
+
+@needs_namespace
+def test_on_a_new_box_the_rollout_runs_the_staged_first_boot(
+    tmp_path: Path, staging: Settings
+) -> None:
+    """No ready marker: the staged first-boot script runs (stopped here at its first step, the
+    recorded hostnamectl failing, so nothing else of the box is touched)."""
+    (rollout,) = run_steps(
+        tmp_path, [_rollout(tmp_path, _render(staging))], exit_codes={"hostnamectl": 1}
+    )
+    assert rollout.log == [
+        "cloud-init status --wait",
+        "hostnamectl set-hostname tunedstack-staging",
+    ]
+    assert rollout.output.endswith("rc=1\n")

@@ -22,7 +22,7 @@ from components.model.settings import Settings, load_stack_file
 from components.model.sizing import Sizing, size
 from components.model.sizing.kernel import modern_key
 from components.model.sizing.postgres import GB, MB
-from components.model.userdata import cloud_config
+from components.model.userdata import PLACEHOLDER_KEYS, cloud_config
 from tests import daemons, goldens
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,7 +105,7 @@ ALLOWED_NUMERALS = re.compile(
     r"0[0-7]{3}|SocketMode=0[0-7]{3}|660|200|\"1\";|-?::1(/128)?|127\.0\.0\.1(/32|:)?"
     r'|\["127\.0\.0\.1:"\]'
     r"|\w+=\"\w+://\S*127\.0\.0\.1:\S*\"|local0|v6only|scram-sha-256"
-    r"|\S*60-tunedstack\S*|\S*20auto-upgrades"
+    r"|\S*60-tunedstack\S*|\S*20auto-upgrades|ed25519_p\w+:"
 )
 
 
@@ -416,6 +416,9 @@ def test_stock_keeps_distribution_defaults(stock: tuple[Settings, Sizing, Render
         "/etc/apt/apt.conf.d/20auto-upgrades",
         PATHS.apply_script,
         PATHS.firstboot_script,
+        PATHS.volume_script,
+        PATHS.packages_list,
+        PATHS.root_authorized_keys,
         f"{PATHS.app_dir}/tunedstack_app.py",
         PATHS.manifest,
     }
@@ -430,7 +433,7 @@ def test_stock_keeps_distribution_defaults(stock: tuple[Settings, Sizing, Render
 def test_stock_configs_pass_their_checkers(
     stock: tuple[Settings, Sizing, Rendered], tmp_path: Path
 ) -> None:
-    settings, _, rendered = stock
+    _, _, rendered = stock
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(rendered.by_path()["/etc/haproxy/haproxy.cfg"].content)
     assert subprocess.run(["haproxy", "-c", "-f", str(cfg)], capture_output=True).returncode == 0
@@ -451,7 +454,7 @@ def test_stock_configs_pass_their_checkers(
         )
         assert check.returncode == 0, check.stderr
     document = tmp_path / "user-data"
-    document.write_text(cloud_config(rendered, "tunedstack-staging", settings.ssh_keys))
+    document.write_text(cloud_config(PLACEHOLDER_KEYS, "staging"))
     assert (
         subprocess.run(
             ["cloud-init", "schema", "--config-file", str(document)], capture_output=True

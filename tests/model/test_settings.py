@@ -123,13 +123,16 @@ def test_bad_wsgi_target(minimal_raw: dict[str, Any]) -> None:
     assert "tunedstack:app.wsgi = 'myapp': must be `module:callable`" in text
 
 
-def test_stack_file_ignores_other_namespaces_and_secrets() -> None:
+def test_stack_file_ignores_other_namespaces() -> None:
     raw = raw_from_stack_text(
-        "config:\n  linode:token: {secure: abc}\n  tunedstack:plan: g6-nanode-1\n"
-        "  tunedstack:sshPrivateKey: {secure: def}\n",
-        "f",
+        "config:\n  linode:token: {secure: abc}\n  tunedstack:plan: g6-nanode-1\n", "f"
     )
     assert raw == {"plan": "g6-nanode-1"}
+
+
+def test_a_key_the_model_does_not_know_is_an_error(minimal_raw: dict[str, Any]) -> None:
+    text = _error({**minimal_raw, "sshPrivateKey": {"secure": "def"}})
+    assert "tunedstack:sshPrivateKey" in text and "unknown setting; valid keys:" in text
 
 
 def test_missing_stack_file_lists_the_stacks(repo: Path) -> None:

@@ -86,7 +86,7 @@ def test_render_can_generate_local_secrets(tmp_path: Path) -> None:
     assert "SECRET" not in (out / "etc/redis/redis.conf").read_text()
     assert (
         "AAAAC3NzaC1lZDI1NTE5AAAAIGxvY2FsIHJlaGVhcnNhbCBrZXkgb25seQ=="
-        in (out / "user-data").read_text()
+        in (out / "root/.ssh/authorized_keys").read_text()
     )
 
 

@@ -138,9 +138,9 @@ def measure(
         vm: Vm | None = None
         try:
             rendered = rehearsal.render(settings, rehearsal.sizing)
-            document = rehearsal.document(rendered)
+            document = rehearsal.document()
             volume = rehearsal.new_volume(folder)
-            vm = rehearsal.boot(image, accel, folder, 1, document, volume, LOAD_LINK)
+            vm = rehearsal.boot(image, accel, folder, 1, document, volume, rendered, LOAD_LINK)
             vms[f"{mode}_vm"] = {"memory_mb": vm.memory_mb, "vcpus": vm.vcpus}
             status, body = http_json(f"http://{target}/healthz")
             if status != 200:

@@ -6,8 +6,10 @@ expectation below compares one of them. HTTP and SSH are checked from the host s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import shlex
 import subprocess
 import time
 import urllib.request
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from components.model.layout import PATHS, PORTS, volume_device
+from components.model.render import Rendered
 from components.model.sizing import Sizing
 from components.model.sizing.postgres import GB, MB
 
@@ -208,3 +211,30 @@ def password_login_refused(ssh_base: list[str]) -> Check:
         measured,
         "publickey",
     )
+
+
+def files_script(rendered: Rendered) -> str:
+    """sha256 of every managed file as the box has it (a missing one prints nothing)."""
+    paths = " ".join(shlex.quote(f.path) for f in sorted(rendered.files, key=lambda f: f.path))
+    return f"sha256sum {paths} 2> /dev/null || true"
+
+
+def files_check(rendered: Rendered, sha256sum_output: str) -> Check:
+    """The box holds exactly this render: every managed file, byte for byte."""
+    pairs = (line.split(maxsplit=1) for line in sha256sum_output.splitlines() if " " in line)
+    on_box = {path: sha for sha, path in pairs}
+    wanted = {f.path: hashlib.sha256(f.content.encode()).hexdigest() for f in rendered.files}
+    differ = sorted(path for path, sha in wanted.items() if on_box.get(path) != sha)
+    total = len(wanted)
+    measured = f"{total - len(differ)}/{total} match"
+    if differ:
+        measured += f"; not this render: {', '.join(differ[:3])}" + ("…" if len(differ) > 3 else "")
+    expected = f"{total}/{total} match"
+    return Check("every managed file is the current render", not differ, measured, expected)
+
+
+def host_key_check(public_key_file: str, expected: str) -> Check:
+    """The host key the first-boot document installed (the SSH session is pinned to it too)."""
+    measured = " ".join(public_key_file.split()[:2])
+    wanted = " ".join(expected.split()[:2])
+    return Check("ssh host key is the pinned one", measured == wanted, measured[:40], wanted[:40])

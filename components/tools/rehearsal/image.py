@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.model.userdata import PACKAGES
+from components.model.packages import PACKAGES
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"

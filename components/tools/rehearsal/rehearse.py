@@ -1,5 +1,7 @@
-"""`tunedstack rehearse`: the stack's exact cloud-config in a local VM, checked from the outside
-and the inside, through first boot, a reboot, an instance replacement and a day-2 re-apply."""
+"""`tunedstack rehearse`: the stack's first-boot document in a local VM, then the rollout's own
+script over SSH pinned to the host key, checked from the outside and the inside, through first
+boot, a reboot, an instance replacement (the previous document, a changed stack, a flaky blkid
+on the volume holding data) and a day-2 re-apply."""
 
 from __future__ import annotations
 
@@ -9,19 +11,22 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from components.cloud.rollout import apply_command, bundle
+from components.model.delivery import bundle, rollout_script
 from components.model.layout import volume_label
 from components.model.render import Rendered, Secrets, render_files
 from components.model.settings import Settings, SysctlOverride, load_stack_file
 from components.model.sizing import Sizing, size
-from components.model.userdata import cloud_config
+from components.model.userdata import FirstBootKeys, cloud_config
 from components.tools.rehearsal.checks import (
     Check,
     compare,
     expectations,
+    files_check,
+    files_script,
+    host_key_check,
     http_json,
     parse_probe,
     password_login_refused,
@@ -31,9 +36,11 @@ from components.tools.rehearsal.host import cache_root, ensure_packages
 from components.tools.rehearsal.image import BaseImage, build
 from components.tools.rehearsal.loadlink import LoadLink
 from components.tools.rehearsal.seed import write_seed
-from components.tools.rehearsal.vm import Accel, Vm, kvm_works
+from components.tools.rehearsal.vm import HOST_KEY_ALIAS, Accel, Vm, kvm_works
 
 BOOT_TIMEOUT_S = 1500
+# A first rollout installs packages when the image lacks them, then waits for the app.
+ROLLOUT_TIMEOUT_S = 1200
 WRITES = 5
 Log = Callable[[str], None]
 
@@ -81,6 +88,26 @@ class Report:
         return "\n".join(lines)
 
 
+def replacement_settings(settings: Settings) -> Settings:
+    """The stack change made before the instance is replaced: the replacement must boot the
+    previous document and still end with the new files."""
+    fin_timeout = SysctlOverride(value="20")
+    return settings.model_copy(
+        update={"sysctl": {**settings.sysctl, "net.ipv4.tcp_fin_timeout": fin_timeout}}
+    )
+
+
+# Installed on a replaced box before its first rollout: blkid fails once, claiming it found
+# nothing on the volume that holds the data (a transient read error). Nothing may be formatted.
+FLAKY_BLKID = """cat > /usr/local/sbin/blkid <<'SH'
+#!/bin/sh
+rm -f /usr/local/sbin/blkid
+echo "blkid made to fail once: $*" >&2
+exit 2
+SH
+chmod 0755 /usr/local/sbin/blkid"""
+
+
 def day2_settings(settings: Settings) -> Settings:
     """The tunables the day-2 phase changes: a Redis policy (restart) and a sysctl (reload)."""
     policy = "allkeys-lfu" if settings.workload.redis_policy != "allkeys-lfu" else "allkeys-lru"
@@ -104,19 +131,35 @@ class Rehearsal:
     def __post_init__(self) -> None:
         self.settings = self.override or load_stack_file(self.root / "stacks", self.stack)
         self.sizing = size(self.settings, f"stacks/Pulumi.{self.stack}.yaml")
-        self.secrets: Secrets = Secrets.generate()
+        deploy_public = self.ssh_key().with_suffix(".pub").read_text().strip()
+        self.secrets = replace(Secrets.generate(), deploy_public_key=deploy_public)
         self.vms: list[Vm] = []
 
     # ------------------------------------------------------------------ pieces
     def render(self, settings: Settings, sizing: Sizing) -> Rendered:
         return render_files(self.stack, settings, sizing, self.secrets, self.root)
 
-    def document(self, rendered: Rendered) -> str:
-        label = self.settings.instance_label(self.stack)
-        return cloud_config(rendered, label, self.settings.ssh_keys)
+    def keys(self) -> FirstBootKeys:
+        """As Pulumi keeps them: a host key for the stack, and the deploy key's public half."""
+        host = self.cache / "ssh" / f"host-{self.stack}"
+        self._keygen(host, f"tunedstack-{self.stack}-host")
+        return FirstBootKeys(
+            host.read_text(),
+            host.with_suffix(".pub").read_text().strip(),
+            self.secrets.deploy_public_key,
+        )
 
-    def ssh_key(self) -> Path:
-        key = self.cache / "ssh" / "id_ed25519"
+    def document(self) -> str:
+        return cloud_config(self.keys(), self.stack)
+
+    def known_hosts(self) -> Path:
+        path = self.cache / "ssh" / f"known_hosts-{self.stack}"
+        path.write_text(f"{HOST_KEY_ALIAS} {self.keys().host_public_key}\n")
+        return path
+
+    @staticmethod
+    def _keygen(key: Path, comment: str) -> None:
+        key.parent.mkdir(parents=True, exist_ok=True)
         if not key.is_file():
             key.parent.mkdir(parents=True, exist_ok=True)
             subprocess.run(
@@ -128,15 +171,20 @@ class Rehearsal:
                     "-N",
                     "",
                     "-C",
-                    "tunedstack-rehearsal",
+                    comment,
                     "-f",
                     str(key),
                 ],
                 check=True,
             )
+
+    def ssh_key(self) -> Path:
+        """The key the rehearsal's rollout logs in with (Pulumi's deploy key stands here)."""
+        key = self.cache / "ssh" / "id_ed25519"
+        self._keygen(key, "tunedstack-rehearsal")
         return key
 
-    def boot(
+    def start(
         self,
         image: BaseImage,
         accel: Accel,
@@ -146,7 +194,8 @@ class Rehearsal:
         data_disk: Path,
         load_link: LoadLink | None = None,
     ) -> Vm:
-        """A new instance: a fresh root disk over the base image, the same data volume."""
+        """A new instance: a fresh root disk over the base image, the same data volume, the
+        document as its user data; returns once cloud-init is done."""
         root_disk = run / f"root-{n}.qcow2"
         subprocess.run(
             [
@@ -163,14 +212,9 @@ class Rehearsal:
             ],
             check=True,
         )
-        key = self.ssh_key()
+        label = self.settings.instance_label(self.stack)
         seed = write_seed(
-            run / f"seed-{n}",
-            document,
-            f"tunedstack-{self.stack}-{n}",
-            self.settings.instance_label(self.stack),
-            key.with_suffix(".pub").read_text().strip(),
-            load_link,
+            run / f"seed-{n}", document, f"tunedstack-{self.stack}-{n}", label, load_link
         )
         vm = Vm(
             f"instance-{n}",
@@ -183,7 +227,8 @@ class Rehearsal:
             vcpus=min(self.sizing.plan.vcpus, os.cpu_count() or 1),
             accel=accel,
             volume_label=volume_label(self.stack),
-            ssh_key=key,
+            ssh_key=self.ssh_key(),
+            known_hosts=self.known_hosts(),
             load_link=load_link,
         )
         self.vms.append(vm)
@@ -197,9 +242,41 @@ class Rehearsal:
             raise RuntimeError(f"first boot failed (cloud-init exit {status}):\n{detail}")
         return vm
 
-    def box_checks(self, vm: Vm, sizing: Sizing) -> tuple[list[Check], dict[str, str]]:
+    def roll_out(self, vm: Vm, rendered: Rendered, check: bool = True) -> str:
+        """What the Pulumi rollout runs, byte for byte: its script, the bundle on stdin."""
+        self.log(f"rollout to {vm.name}: {len(rendered.files)} files")
+        result = vm.ssh(
+            rollout_script(rendered.content_hash, vm.name),
+            stdin=bundle(rendered),
+            timeout=ROLLOUT_TIMEOUT_S,
+            check=check,
+        )
+        return result.stdout + result.stderr
+
+    def boot(
+        self,
+        image: BaseImage,
+        accel: Accel,
+        run: Path,
+        n: int,
+        document: str,
+        data_disk: Path,
+        rendered: Rendered,
+        load_link: LoadLink | None = None,
+    ) -> Vm:
+        """A new instance made ready: its first boot, then the rollout."""
+        vm = self.start(image, accel, run, n, document, data_disk, load_link)
+        self.roll_out(vm, rendered)
+        return vm
+
+    def box_checks(
+        self, vm: Vm, sizing: Sizing, rendered: Rendered
+    ) -> tuple[list[Check], dict[str, str]]:
         measured = parse_probe(vm.ssh(probe_script(sizing, self.stack), timeout=300).stdout)
         checks = compare(expectations(sizing), measured)
+        checks.append(files_check(rendered, vm.ssh(files_script(rendered)).stdout))
+        host_key = vm.ssh("cat /etc/ssh/ssh_host_ed25519_key.pub").stdout
+        checks.append(host_key_check(host_key, self.keys().host_public_key))
         base = f"http://127.0.0.1:{vm.http_port}"
         status, health = http_json(base + self.settings.app.health_path)
         checks.append(
@@ -261,12 +338,13 @@ class Rehearsal:
         report = Report(self.stack, accel, reason)
         report.phases.append(Phase("base image", time.monotonic() - started))
         data_disk = self.new_volume(run)
+        # Sent once, as Pulumi does: the replacement below boots this same document.
+        document = self.document()
         rendered = self.render(self.settings, self.sizing)
-        document = self.document(rendered)
         try:
             t = time.monotonic()
-            vm = self.boot(image, report.accel, run, 1, document, data_disk)
-            checks, _ = self.box_checks(vm, self.sizing)
+            vm = self.boot(image, report.accel, run, 1, document, data_disk, rendered)
+            checks, _ = self.box_checks(vm, self.sizing, rendered)
             report.phases.append(Phase("first boot", time.monotonic() - t, checks))
             written: dict[str, object] = {}
             for _ in range(WRITES):
@@ -275,23 +353,32 @@ class Rehearsal:
 
             t = time.monotonic()
             vm.reboot(BOOT_TIMEOUT_S)
-            checks, _ = self.box_checks(vm, self.sizing)
+            checks, _ = self.box_checks(vm, self.sizing, rendered)
             checks.append(self.data_check(vm, written))
             written = self.hit(vm)
             report.phases.append(Phase("after reboot", time.monotonic() - t, checks))
 
             t = time.monotonic()
+            settings = replacement_settings(self.settings)
+            sizing = size(settings)
+            rendered = self.render(settings, sizing)
             vm.stop()
-            vm = self.boot(image, report.accel, run, 2, document, data_disk)
-            checks, _ = self.box_checks(vm, self.sizing)
-            checks.append(self.data_check(vm, written))
+            vm = self.start(image, report.accel, run, 2, document, data_disk)
+            refused = self.flaky_blkid_is_refused(vm, rendered)
+            self.roll_out(vm, rendered)
+            checks, _ = self.box_checks(vm, sizing, rendered)
+            checks += [refused, self.data_check(vm, written)]
             written = self.hit(vm)
             report.phases.append(
-                Phase("replaced instance, same volume", time.monotonic() - t, checks)
+                Phase(
+                    "replaced instance, previous document, changed stack",
+                    time.monotonic() - t,
+                    checks,
+                )
             )
 
             t = time.monotonic()
-            report.phases.append(self.day2(vm, written))
+            report.phases.append(self.day2(vm, settings, sizing, rendered, written))
             report.phases[-1].seconds = time.monotonic() - t
             if self.keep:
                 self.log("VM kept running:\n" + vm.how_to_reach())
@@ -302,14 +389,35 @@ class Rehearsal:
                 shutil.rmtree(run, ignore_errors=True)
         return report
 
-    def day2(self, vm: Vm, written: dict[str, object]) -> Phase:
+    def flaky_blkid_is_refused(self, vm: Vm, rendered: Rendered) -> Check:
+        """The first rollout to the replacement meets a blkid that fails once on the volume
+        holding the data: it must stop, format nothing, and the next rollout proceeds."""
+        vm.ssh(FLAKY_BLKID)
+        output = self.roll_out(vm, rendered, check=False)
+        refusal = next((line for line in output.splitlines() if "refusing to format" in line), "")
+        formatted = "creating its ext4 filesystem" in output
+        return Check(
+            "flaky blkid on the data volume: rollout stops, formats nothing",
+            bool(refusal) and not formatted,
+            refusal.split(": ", 1)[-1] if refusal else output.strip()[-80:],
+            "refusing to format or mount the volume",
+        )
+
+    def day2(
+        self,
+        vm: Vm,
+        settings: Settings,
+        sizing: Sizing,
+        rendered: Rendered,
+        written: dict[str, object],
+    ) -> Phase:
         """Re-render with changed tunables and push them the way the rollout does."""
-        changed = day2_settings(self.settings)
-        sizing = size(changed)
-        rendered = self.render(changed, sizing)
-        _, before = self.box_checks(vm, self.sizing)
-        vm.ssh(apply_command(rendered.content_hash), stdin=bundle(rendered), timeout=600)
-        checks, after = self.box_checks(vm, sizing)
+        changed = day2_settings(settings)
+        new_sizing = size(changed)
+        new_rendered = self.render(changed, new_sizing)
+        _, before = self.box_checks(vm, sizing, rendered)
+        self.roll_out(vm, new_rendered)
+        checks, after = self.box_checks(vm, new_sizing, new_rendered)
         checks.append(
             Check(
                 "no reboot",

@@ -1,5 +1,6 @@
 """The NoCloud seed: the stack's document as user-data, plus what Linode's platform provides
-itself (instance id, hostname, root's SSH key, DHCP networking) as meta-data."""
+itself (instance id, hostname, DHCP networking) as meta-data. No SSH key comes from the
+platform: the program sets no `authorized_keys`, the document carries the rollout's key."""
 
 from __future__ import annotations
 
@@ -13,11 +14,8 @@ from components.tools.rehearsal.loadlink import LoadLink
 GUEST_MAC = "52:54:00:12:34:01"
 
 
-def meta_data(instance_id: str, hostname: str, public_key: str) -> str:
-    return yaml.safe_dump(
-        {"instance-id": instance_id, "local-hostname": hostname, "public-keys": [public_key]},
-        sort_keys=False,
-    )
+def meta_data(instance_id: str, hostname: str) -> str:
+    return yaml.safe_dump({"instance-id": instance_id, "local-hostname": hostname}, sort_keys=False)
 
 
 def network_config(load_link: LoadLink | None = None) -> str:
@@ -39,13 +37,12 @@ def write_seed(
     document: str,
     instance_id: str,
     hostname: str,
-    public_key: str,
     load_link: LoadLink | None = None,
 ) -> Path:
     """An ISO labelled `cidata` holding user-data (the document, byte for byte) and meta-data."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "user-data").write_text(document)
-    (folder / "meta-data").write_text(meta_data(instance_id, hostname, public_key))
+    (folder / "meta-data").write_text(meta_data(instance_id, hostname))
     (folder / "network-config").write_text(network_config(load_link))
     iso = folder / "seed.iso"
     subprocess.run(

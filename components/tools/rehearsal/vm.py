@@ -22,6 +22,8 @@ from components.tools.rehearsal.seed import GUEST_MAC
 Accel = Literal["kvm", "tcg"]
 KERNEL_ARGS = "root=/dev/vda rw console=ttyS0 net.ifnames=0"
 KVM_PROBE_SECONDS = 30
+# The name the pinned host key is filed under in known_hosts (the port changes every boot).
+HOST_KEY_ALIAS = "tunedstack-box"
 
 
 class VmError(RuntimeError):
@@ -94,6 +96,7 @@ class Vm:
     accel: Accel
     volume_label: str
     ssh_key: Path
+    known_hosts: Path
     load_link: LoadLink | None = None
     http_port: int = field(default_factory=free_port)
     ssh_port: int = field(default_factory=free_port)
@@ -171,10 +174,13 @@ class Vm:
             str(self.ssh_key),
             "-p",
             str(self.ssh_port),
+            # Pinned, as the rollout's connection is: only the box with the stack's host key.
             "-o",
-            "StrictHostKeyChecking=no",
+            "StrictHostKeyChecking=yes",
             "-o",
-            "UserKnownHostsFile=/dev/null",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            f"HostKeyAlias={HOST_KEY_ALIAS}",
             "-o",
             "LogLevel=ERROR",
             "-o",

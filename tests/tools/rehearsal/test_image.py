@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from components.model.userdata import PACKAGES
+from components.model.packages import PACKAGES
 from components.tools.rehearsal import image
 
 

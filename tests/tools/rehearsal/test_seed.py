@@ -11,13 +11,9 @@ from components.tools.rehearsal.loadlink import LoadLink
 from components.tools.rehearsal.seed import GUEST_MAC, meta_data, network_config, write_seed
 
 
-def test_meta_data_carries_what_linode_provides() -> None:
-    meta = yaml.safe_load(meta_data("i-2", "box", "ssh-ed25519 AAAA k"))
-    assert meta == {
-        "instance-id": "i-2",
-        "local-hostname": "box",
-        "public-keys": ["ssh-ed25519 AAAA k"],
-    }
+def test_meta_data_carries_what_linode_provides_and_no_key() -> None:
+    meta = yaml.safe_load(meta_data("i-2", "box"))
+    assert meta == {"instance-id": "i-2", "local-hostname": "box"}
 
 
 def test_network_is_dhcp_on_the_guest_nic() -> None:
@@ -39,7 +35,7 @@ def test_a_load_link_gets_a_static_address_and_no_route() -> None:
 @pytest.mark.skipif(shutil.which("genisoimage") is None, reason="installed by the rehearsal")
 def test_seed_iso_holds_the_document_byte_for_byte(tmp_path: Path) -> None:
     document = "#cloud-config\nhostname: x\n"
-    iso = write_seed(tmp_path, document, "i-1", "x", "ssh-ed25519 AAAA k")
+    iso = write_seed(tmp_path, document, "i-1", "x")
     listing = subprocess.run(["isoinfo", "-d", "-i", str(iso)], capture_output=True, text=True)
     assert "Volume id: cidata" in listing.stdout
     extracted = subprocess.run(

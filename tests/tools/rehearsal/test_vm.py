@@ -22,6 +22,7 @@ def _vm(tmp_path: Path) -> Vm:
         "tcg",
         "tunedstack-staging-data",
         tmp_path / "id",
+        tmp_path / "known_hosts",
         http_port=18080,
         ssh_port=2222,
     )
@@ -54,3 +55,10 @@ def test_accelerators() -> None:
 def test_ssh_only_ever_targets_loopback(tmp_path: Path) -> None:
     base = _vm(tmp_path).ssh_base()
     assert base[-1] == "root@127.0.0.1" and "BatchMode=yes" in base
+
+
+def test_ssh_is_pinned_to_the_stacks_host_key(tmp_path: Path) -> None:
+    base = " ".join(_vm(tmp_path).ssh_base())
+    assert "StrictHostKeyChecking=yes" in base
+    assert f"UserKnownHostsFile={tmp_path / 'known_hosts'}" in base
+    assert "HostKeyAlias=tunedstack-box" in base

@@ -1,0 +1,53 @@
+"""How the rendered files reach a box: one bundle on the rollout's stdin, and the script that
+installs it. Used by the Pulumi rollout and by the rehearsal alike, byte for byte.
+
+The script waits for cloud-init (the first-boot document only installs the SSH keys), stages the
+bundle, then runs the *staged* first-boot script on a box that was never made ready, or the
+staged apply script on one that was: always this rollout's code, whatever the box has installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import tarfile
+
+from components.model.layout import PATHS
+from components.model.render import Rendered
+
+
+def bundle(rendered: Rendered) -> str:
+    """base64 of a tar.gz of every file under its path; same files, same bytes."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for f in sorted(rendered.files, key=lambda f: f.path):
+            data = f.content.encode()
+            info = tarfile.TarInfo(f.path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(data), int(f.mode, 8), 0
+            tar.addfile(info, io.BytesIO(data))
+    return base64.b64encode(gzip.compress(raw.getvalue(), mtime=0)).decode()
+
+
+def rollout_script(content_hash: str, instance_id: str) -> str:
+    """The command. Its last line names the content and the instance: a change to either (new
+    files, or a replaced box) changes the command, and pulumi-command runs it again."""
+    return f"""set -eu
+status=0
+cloud-init status --wait > /dev/null || status=$?
+case $status in
+    0) ;;
+    2) echo "warning: first boot finished with recoverable errors (cloud-init status --long)" >&2 ;;
+    *) echo "first boot failed ($status): see /var/log/cloud-init-output.log" >&2; exit 1 ;;
+esac
+mkdir -p {PATHS.staging_dir}
+staged=$(mktemp -d {PATHS.staging_dir}/staged.XXXXXX)
+trap 'rm -rf "$staged"' EXIT
+base64 -d | tar -xz -C "$staged"
+if [ -e {PATHS.ready_marker} ]; then
+    "$staged{PATHS.apply_script}" --from "$staged"
+else
+    "$staged{PATHS.firstboot_script}" --from "$staged"
+fi
+# tunedstack content {content_hash} on instance {instance_id}
+"""
