@@ -91,6 +91,46 @@ def test_deploy_is_staging_then_reviewed_prod_never_overlapping() -> None:
     assert _pulumi_step(prod)["with"]["stack-name"] == "prod"
 
 
+def test_deploys_run_where_the_firewall_lets_ssh_in() -> None:
+    """The rollout needs port 22, open only to adminCidrs: never a GitHub-hosted runner, and
+    the runner's fixed address goes to preflight, which checks it against adminCidrs."""
+    for job in _load("deploy.yml")["jobs"].values():
+        assert job["runs-on"] == ["self-hosted", "tunedstack-deploy"]
+        assert job["env"]["TUNEDSTACK_DEPLOY_FROM"] == "${{ vars.DEPLOY_FROM }}"
+
+
+def test_every_pulumi_step_creates_a_missing_stack() -> None:
+    """Without upsert, pulumi/actions fails on a stack that does not exist yet."""
+    for name in ("deploy.yml", "preview.yml"):
+        for job in _load(name)["jobs"].values():
+            assert _pulumi_step(job)["with"]["upsert"] is True, name
+
+
+def _groups(name: str) -> list[str]:
+    return [
+        str(job["concurrency"]["group"])
+        for job in _load(name)["jobs"].values()
+        if "concurrency" in job
+    ]
+
+
+def test_nothing_else_queues_in_a_deploy_group() -> None:
+    """GitHub keeps one pending job per concurrency group and cancels the pending one when
+    another queues: a job of another workflow in a deploy group could cancel a deploy."""
+    deploy_groups = set(_groups("deploy.yml"))
+    assert deploy_groups == {"deploy-staging", "deploy-prod"}
+    for path in WORKFLOWS.glob("*.yml"):
+        if path.name != "deploy.yml":
+            assert not any(g.startswith("deploy-") for g in _groups(path.name)), path.name
+
+
+def test_prods_secrets_reach_no_unreviewed_pull_request() -> None:
+    job = _load("preview.yml")["jobs"]["preview"]
+    assert job["environment"] == "${{ matrix.stack == 'prod' && 'production' || 'staging' }}"
+    drift = _load("drift.yml")["jobs"]["drift"]
+    assert "'production-readonly'" in drift["environment"]
+
+
 def test_drift_check_expects_no_changes_on_a_schedule() -> None:
     wf = _load("drift.yml")
     assert wf["on"]["schedule"]

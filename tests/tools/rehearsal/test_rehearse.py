@@ -12,7 +12,19 @@ import pytest
 from components.model.project import PACKAGE_ROOT
 from components.model.settings import load_stack_file
 from components.model.sizing import size
-from components.tools.rehearsal.rehearse import Report, day2_settings, rehearse
+from components.tools.rehearsal.rehearse import (
+    Report,
+    day2_settings,
+    rehearse,
+    replacement_settings,
+)
+
+
+def test_the_replacement_follows_a_change_to_the_stack() -> None:
+    settings = load_stack_file(PACKAGE_ROOT / "stacks", "staging")
+    before, after = size(settings).kernel, size(replacement_settings(settings)).kernel
+    assert "net.ipv4.tcp_fin_timeout" not in {s.key for s in before.sysctls}
+    assert after.value("net.ipv4.tcp_fin_timeout") == "20"
 
 
 def test_day2_changes_a_restarted_and_a_reloaded_tunable() -> None:
@@ -42,12 +54,19 @@ def test_rehearsal_went_through_every_phase(report: Report) -> None:
         "base image",
         "first boot",
         "after reboot",
-        "replaced instance, same volume",
+        "replaced instance, previous document, changed stack",
     ]
     assert names[4].startswith("day-2 re-apply")
+    replaced = {c.name: c for c in report.phases[3].checks}
+    assert replaced["flaky blkid on the data volume: rollout stops, formats nothing"].ok
+    assert replaced["sysctl net.ipv4.tcp_fin_timeout"].measured == "20"
     day2 = {c.name: c for c in report.phases[4].checks}
     assert day2["no reboot"].ok and day2["data written before is still there"].ok
     assert day2["redis maxmemory-policy"].measured == "allkeys-lfu"
     assert day2["sysctl vm.swappiness"].measured == "5"
     for phase in report.phases[2:]:
         assert any(c.name == "data written before is still there" and c.ok for c in phase.checks)
+    for phase in report.phases[1:]:
+        checks = {c.name: c for c in phase.checks}
+        assert checks["every managed file is the current render"].ok, phase.name
+        assert checks["ssh host key is the pinned one"].ok, phase.name
