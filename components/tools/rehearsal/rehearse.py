@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 from components.model.delivery import bundle, rollout_script
@@ -131,9 +132,14 @@ class Rehearsal:
     def __post_init__(self) -> None:
         self.settings = self.override or load_stack_file(self.root / "stacks", self.stack)
         self.sizing = size(self.settings, f"stacks/Pulumi.{self.stack}.yaml")
-        deploy_public = self.ssh_key().with_suffix(".pub").read_text().strip()
-        self.secrets = replace(Secrets.generate(), deploy_public_key=deploy_public)
         self.vms: list[Vm] = []
+
+    @cached_property
+    def secrets(self) -> Secrets:
+        """Local passwords, and the rehearsal's key where Pulumi's deploy key would be (made on
+        first use: ssh-keygen is among the host packages `prepare` installs)."""
+        deploy_public = self.ssh_key().with_suffix(".pub").read_text().strip()
+        return replace(Secrets.generate(), deploy_public_key=deploy_public)
 
     # ------------------------------------------------------------------ pieces
     def render(self, settings: Settings, sizing: Sizing) -> Rendered:
