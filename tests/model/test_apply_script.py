@@ -151,3 +151,20 @@ def test_script_parses_as_bash() -> None:
     result = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True)
     assert result.returncode == 0, result.stderr
     assert script.startswith("#!/bin/bash\n")
+
+
+def test_install_from_puts_every_file_in_place_and_acts_on_nothing(
+    tmp_path: Path, staging: Settings
+) -> None:
+    """First boot installs the files before the data volume is mounted (as cloud-init's
+    write_files did), and acts only once the app is ready."""
+    rendered = _render(staging)
+    staged = tmp_path / "staged"
+    _stage(rendered, staged)
+    listed = " ".join(f.path for f in rendered.files)
+    install = f"{staged}{PATHS.apply_script} --install-from {staged}"
+    (run,) = _run_steps(tmp_path, [f"{install} && ls {listed} > /dev/null"])
+    assert run.ok, run.output
+    # Only the packages the host lacks may be asked for; no service is touched.
+    assert all(line.startswith("apt-get ") for line in run.log), run.log
+    assert "applied" not in run.output
