@@ -18,7 +18,7 @@ import pytest
 
 from components.model.layout import PATHS, PORTS
 from components.model.render import SECRET_LENGTH, Rendered, Secrets, render_files
-from components.model.settings import Settings, load_stack_file
+from components.model.settings import GitSource, Settings, load_stack_file
 from components.model.sizing import Sizing, size
 from components.model.sizing.kernel import modern_key
 from components.model.sizing.postgres import GB, MB
@@ -389,7 +389,7 @@ def test_rendered_scripts_pass_shellcheck(
 ) -> None:
     _, _, rendered, _ = box
     scripts = []
-    for path in (PATHS.apply_script, PATHS.firstboot_script):
+    for path in (PATHS.apply_script, PATHS.firstboot_script, PATHS.volume_script):
         script = tmp_path / Path(path).name
         script.write_text(rendered.by_path()[path].content)
         scripts.append(str(script))
@@ -466,3 +466,20 @@ def test_stock_configs_pass_their_checkers(
 def test_generated_secrets_are_fresh_and_valid() -> None:
     a, b = Secrets.generate(), Secrets.generate()
     assert a != b and len(a.postgres_password) == SECRET_LENGTH
+
+
+def test_the_app_virtualenv_has_pip_only_when_an_app_is_installed_with_it() -> None:
+    staging = load_stack_file(REPO / "stacks", "staging")
+    sample = _firstboot(staging)
+    assert "--without-pip" in sample and "pip install" not in sample
+    from_git = staging.model_copy(
+        update={"app": staging.app.model_copy(update={"git": GitSource(url="https://x/y.git")})}
+    )
+    text = _firstboot(from_git)
+    assert "--without-pip" not in text
+    assert 'pip install --quiet "git+https://x/y.git@main"' in text
+
+
+def _firstboot(settings: Settings) -> str:
+    rendered = render_files("staging", settings, size(settings), Secrets.placeholders())
+    return rendered.by_path()[PATHS.firstboot_script].content
