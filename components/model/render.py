@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets as pysecrets
+import shlex
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -115,7 +116,7 @@ class FileSpec:
 
 
 def environment(root: Path = PACKAGE_ROOT) -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir(root)),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -123,6 +124,9 @@ def environment(root: Path = PACKAGE_ROOT) -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
+    # Every value from a stack goes into a script through this: one word, never code.
+    env.filters["sh"] = shlex.quote
+    return env
 
 
 def restart_order(sz: Sizing) -> list[str]:

@@ -11,8 +11,10 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
+from packaging.requirements import InvalidRequirement, Requirement
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -57,11 +59,46 @@ class _Model(BaseModel):
     )
 
 
+# What a repository URL may look like: https or ssh, or scp-like `git@host:path`. No
+# credentials (a token in a URL reaches the PR comment and the box), no spaces, no quotes.
+GIT_URL = re.compile(
+    r"(https|ssh)://(git@)?[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~%+-]+)+/?"
+    r"|git@[A-Za-z0-9.-]+:[A-Za-z0-9._~%+-]+(/[A-Za-z0-9._~%+-]+)*"
+)
+# A branch, tag or commit as git's check-ref-format allows them, less the characters a shell
+# or pip would read (git refuses most of them anyway).
+GIT_REF = re.compile(r"(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/+-]{1,200}(?<![./])")
+
+
 class GitSource(_Model):
     """The user's app from a git repository, installed into the app's virtualenv."""
 
     url: str = Field(description="Repository URL that `pip install git+URL@REF` accepts.")
     ref: str = Field("main", description="Branch, tag or commit to install.")
+
+    @field_validator("url")
+    @classmethod
+    def _url_shape(cls, v: str) -> str:
+        if not GIT_URL.fullmatch(v):
+            raise ValueError(
+                "must be an https:// or ssh:// URL, or git@host:path, with no credentials, "
+                "spaces or quotes, e.g. `https://github.com/acme/shop.git`"
+            )
+        return v
+
+    @field_validator("ref")
+    @classmethod
+    def _ref_shape(cls, v: str) -> str:
+        if not GIT_REF.fullmatch(v):
+            raise ValueError(
+                "must be a branch, tag or commit: letters, digits and `._/+-`, "
+                "e.g. `main`, `v1.2.0` or a commit hash"
+            )
+        return v
+
+    @property
+    def requirement(self) -> str:
+        return f"git+{self.url}@{self.ref}"
 
 
 class AppSettings(_Model):
@@ -93,6 +130,21 @@ class AppSettings(_Model):
             raise ValueError("must be `module:callable`, e.g. `myapp.wsgi:application`")
         return v
 
+    @field_validator("package")
+    @classmethod
+    def _requirement(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            parsed = Requirement(v)
+        except InvalidRequirement as e:
+            raise ValueError(f"must be a pip requirement such as `shop==1.2` ({e})") from None
+        if parsed.url and "@" in (urlsplit(parsed.url).netloc or ""):
+            raise ValueError("must not carry credentials in its URL")
+        if any(ord(c) < 32 for c in v):
+            raise ValueError("must be one line")
+        return v
+
     @field_validator("health_path")
     @classmethod
     def _absolute_path(cls, v: str) -> str:
@@ -105,6 +157,11 @@ class AppSettings(_Model):
         if self.git is not None and self.package is not None:
             raise ValueError("set either `git` or `package`, not both")
         return self
+
+    @property
+    def requirement(self) -> str | None:
+        """What first boot hands `pip install`, or None for the sample app."""
+        return self.git.requirement if self.git is not None else self.package
 
 
 class WorkloadSettings(_Model):

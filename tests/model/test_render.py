@@ -477,7 +477,7 @@ def test_the_app_virtualenv_has_pip_only_when_an_app_is_installed_with_it() -> N
     )
     text = _firstboot(from_git)
     assert "--without-pip" not in text
-    assert 'pip install --quiet "git+https://x/y.git@main"' in text
+    assert "pip install --quiet git+https://x/y.git@main\n" in text
 
 
 def _firstboot(settings: Settings) -> str:
