@@ -13,9 +13,10 @@ from components.model.settings import Settings
 from components.model.userdata import user_data_b64
 
 # Inputs whose change replaces the instance (ForceNew in terraform-provider-linode's instance
-# schema; rootPass too in the provider versions pulumi-linode 6 bridges). Ours: image, user
-# data, root password, firewall. `authorizedKeys`/`authorizedUsers` are never set: admin keys
-# are a file the rollout keeps, so adding one replaces nothing.
+# schema). rootPass is kept on the list: older provider versions replace for it, the current
+# one resets it in place with a reboot; either way it must not change. `authorizedKeys` and
+# `authorizedUsers` are never set: admin keys are a file the rollout keeps, so adding one
+# replaces nothing.
 REPLACING_INPUTS = (
     "image",
     "rootPass",
@@ -71,7 +72,7 @@ class Box(pulumi.ComponentResource):
             tags=tags,
             metadatas=[
                 linode.InstanceMetadataArgs(
-                    # Linode's API does not hide it and it holds passwords: secret in state.
+                    # Linode's API does not hide it and it holds the host's private key.
                     user_data=pulumi.Output.secret(document.apply(user_data_b64)),
                 )
             ],

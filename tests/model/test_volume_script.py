@@ -15,7 +15,7 @@ from components.model.layout import PATHS
 from components.model.render import Secrets, render_files
 from components.model.settings import load_stack_file
 from components.model.sizing import size
-from tests.namespace import Run, needs_namespace, run_steps
+from tests.namespace import needs_namespace, run_steps
 
 REPO = Path(__file__).resolve().parents[2]
 MARKER = "rows written before the replacement"
@@ -75,13 +75,9 @@ def _check_data(dev: str, mnt: Path) -> str:
     return f"mkdir -p {mnt}.check && mount -o ro {dev} {mnt}.check && cat {mnt}.check/marker"
 
 
-def _steps(tmp_path: Path, steps: list[str]) -> list[Run]:
-    return run_steps(tmp_path, steps)
-
-
 def test_a_blank_device_is_formatted_and_mounted(tmp_path: Path, device: str, script: Path) -> None:
     mnt = tmp_path / "data"
-    (run,) = _steps(
+    (run,) = run_steps(
         tmp_path, [f"{script} {device} {mnt} && mountpoint {mnt} && grep ' {mnt} ' /etc/fstab"]
     )
     assert run.ok, run.output
@@ -92,7 +88,7 @@ def test_a_blank_device_is_formatted_and_mounted(tmp_path: Path, device: str, sc
 
 def test_an_ext4_volume_is_kept_and_mounted(tmp_path: Path, device: str, script: Path) -> None:
     mnt = tmp_path / "data"
-    _, run = _steps(
+    _, run = run_steps(
         tmp_path, [_with_data(device, mnt), f"{script} {device} {mnt} && cat {mnt}/marker"]
     )
     assert run.ok, run.output
@@ -108,7 +104,7 @@ def test_a_failing_blkid_never_costs_the_data(
     the data is still there for the next try (the old `blkid || mkfs.ext4` formatted it)."""
     mnt = tmp_path / "data"
     shim = _blkid_that_fails(tmp_path, status)
-    _, refused, data, retry = _steps(
+    _, refused, data, retry = run_steps(
         tmp_path,
         [
             _with_data(device, mnt),
@@ -130,7 +126,7 @@ def test_unknown_data_without_a_signature_is_refused(
     tmp_path: Path, device: str, script: Path
 ) -> None:
     mnt = tmp_path / "data"
-    (run,) = _steps(
+    (run,) = run_steps(
         tmp_path,
         [
             f"head -c 65536 /dev/urandom | dd of={device} bs=65536 seek=2 conv=notrunc status=none"
@@ -143,6 +139,6 @@ def test_unknown_data_without_a_signature_is_refused(
 
 def test_something_else_than_ext4_is_refused(tmp_path: Path, device: str, script: Path) -> None:
     mnt = tmp_path / "data"
-    (run,) = _steps(tmp_path, [f"mkswap {device} > /dev/null && {script} {device} {mnt}"])
+    (run,) = run_steps(tmp_path, [f"mkswap {device} > /dev/null && {script} {device} {mnt}"])
     assert run.output.endswith("rc=1\n"), run.output
     assert "it holds swap, not ext4" in run.output
