@@ -1,6 +1,12 @@
 """Run shell steps as root inside a private mount namespace whose /etc, /usr/local, /opt,
-/var/lib, /var/log and /root are overlays over a temp dir: scripts install files for real, the
-host is untouched. Commands that would change the running system are recorders on PATH."""
+/var/lib, /var/log, /root and /srv are overlays over a temp dir: scripts install files for real, the
+host is untouched. Commands that would change the running system are recorders on PATH; the
+daemons' own config checks (haproxy -c, redis-server on a candidate file) run for real.
+
+The systemctl recorder keeps each unit's state: a unit is active until a start, restart or
+reload of it fails (a test's `scripts` decide that, e.g. from the file the unit would read),
+and active again once one succeeds. The sysctl recorder reports, for `sysctl -n KEY`, the value
+the tunedstack sysctl file sets, as a kernel that took it would."""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-OVERLAID = ("/etc", "/usr/local", "/opt", "/var/lib", "/var/log", "/root")
+OVERLAID = ("/etc", "/usr/local", "/opt", "/var/lib", "/var/log", "/root", "/srv")
 RECORDED = (
     "systemctl",
     "sysctl",
@@ -21,6 +27,40 @@ RECORDED = (
     "cloud-init",
     "hostnamectl",
     "apt-get",
+    "sshd",
+    "curl",
+    "journalctl",
+)
+# What the recorders do unless a test's `scripts` already exited.
+DEFAULTS = {
+    "systemctl": """
+units=$(dirname "$0")/units; mkdir -p "$units"
+case $1 in
+    is-active) [ ! -e "$units/${!#}.failed" ] ;;
+    start|restart|reload|reload-or-restart) rm -f "$units/$2.failed" ;;
+esac
+exit $?
+""",
+    # PostgreSQL asks for no restart; a test's script says otherwise.
+    "runuser": """
+case "$*" in *pending_restart*) echo 0 ;; esac
+""",
+    "sysctl": """
+if [ "$1" = -n ]; then
+    sed -n "s/^$2 = //p" /etc/sysctl.d/60-tunedstack.conf | tail -1
+fi
+""",
+}
+# Recorded commands that only ask: left out of `Run.changes`.
+QUERIES = (
+    "systemctl is-active",
+    "systemctl status",
+    "sysctl -n",
+    "curl ",
+    "journalctl ",
+    "sshd -t",
+    "runuser -u postgres -- /usr/lib/postgresql/",  # postgres -C: a config check
+    "runuser -u postgres -- psql -XAtc SELECT",
 )
 
 needs_namespace = pytest.mark.skipif(
@@ -38,28 +78,38 @@ class Run:
     def ok(self) -> bool:
         return self.output.endswith("rc=0\n")
 
+    @property
+    def changes(self) -> list[str]:
+        """The recorded commands that would change the system, in order."""
+        return [line for line in self.log if not line.startswith(QUERIES)]
+
 
 def run_steps(
     tmp_path: Path,
     steps: list[str],
     answers: dict[str, str] | None = None,
     exit_codes: dict[str, int] | None = None,
+    scripts: dict[str, str] | None = None,
 ) -> list[Run]:
     """Run `steps` in one namespace; per step, the recorded commands and the output.
 
-    `answers` gives what a recorder prints; `exit_codes` what it exits with.
+    `answers` gives what a recorder prints; `exit_codes` what it exits with; `scripts` bash run
+    by a recorder first (it may exit: `touch "$units/$2.failed"; exit 1` fails a systemctl).
     """
-    answers, exit_codes = answers or {}, exit_codes or {}
+    answers, exit_codes, scripts = answers or {}, exit_codes or {}, scripts or {}
     stubs = tmp_path / "stubs"
     stubs.mkdir()
     record = tmp_path / "record"
     for name in RECORDED:
         stub = stubs / name
-        lines = [f'echo "{name} $*" >> {record}']
+        lines = [f'echo "{name} $*" >> {record}', 'units=$(dirname "$0")/units']
+        lines.append(scripts.get(name, ""))
         if name in answers:
             lines.append(f"echo {answers[name]}")
-        lines.append(f"exit {exit_codes.get(name, 0)}")
-        stub.write_text("#!/bin/sh\n" + "\n".join(lines) + "\n")
+        if name in exit_codes:
+            lines.append(f"exit {exit_codes[name]}")
+        lines.append(DEFAULTS.get(name, ""))
+        stub.write_text("#!/bin/bash\n" + "\n".join(lines) + "\nexit 0\n")
         stub.chmod(0o755)
     mounts = []
     for i, folder in enumerate(OVERLAID):

@@ -22,6 +22,11 @@ class Paths:
     firstboot_script: str = "/usr/local/sbin/tunedstack-firstboot"
     volume_script: str = "/usr/local/sbin/tunedstack-volume"
     packages_list: str = "/etc/tunedstack/packages"
+    # One apply at a time: the rollout's, a first boot's, an operator's.
+    apply_lock: str = "/var/lib/tunedstack/apply.lock"
+    sysctl_conf: str = "/etc/sysctl.d/60-tunedstack.conf"
+    haproxy_cfg: str = "/etc/haproxy/haproxy.cfg"
+    redis_conf: str = "/etc/redis/redis.conf"
     root_authorized_keys: str = "/root/.ssh/authorized_keys"
     volume_device_prefix: str = "/dev/disk/by-id/scsi-0Linode_Volume_"
 

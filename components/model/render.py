@@ -32,6 +32,8 @@ SAMPLE_APP_SOURCE = PACKAGE_ROOT / "sample-app" / f"{SAMPLE_APP_MODULE}.py"
 # How long first boot waits for the volume to attach and for the app to turn healthy.
 VOLUME_WAIT_SECONDS = 600
 HEALTH_WAIT_SECONDS = 180
+# How long an apply waits for another to finish (a first boot takes minutes) before giving up.
+LOCK_WAIT_SECONDS = 900
 _SECRET = re.compile(r"[A-Za-z0-9]{16,128}")
 # Length of generated service passwords (Pulumi's and the rehearsal's alike).
 SECRET_LENGTH = 32
@@ -140,13 +142,19 @@ def restart_order(sz: Sizing) -> list[str]:
     ]
 
 
+def running_units(settings: Settings, sz: Sizing) -> list[str]:
+    """What a serving box runs: every apply ends by checking each is active."""
+    socket = [] if settings.stock else ["tunedstack-app.socket"]
+    return [u for u in restart_order(sz) if u != "tunedstack-app.socket"] + socket
+
+
 def file_specs(settings: Settings, sz: Sizing) -> list[FileSpec]:
     pg_dir = f"/etc/postgresql/{sz.postgres.version}/main"
     pg_unit = f"postgresql@{sz.postgres.version}-main.service"
     limits = sz.kernel.file_limits
     app_restart = ("daemon-reload", "restart:tunedstack-app.service")
     specs = [
-        FileSpec("/etc/sysctl.d/60-tunedstack.conf", "sysctl.conf.j2", ("sysctl",)),
+        FileSpec(PATHS.sysctl_conf, "sysctl.conf.j2", ("sysctl",)),
         FileSpec(
             "/etc/modules-load.d/tunedstack.conf", "modules-load.conf.j2", ("modules", "sysctl")
         ),
@@ -185,13 +193,13 @@ def file_specs(settings: Settings, sz: Sizing) -> list[FileSpec]:
             owner="postgres:postgres",
         ),
         FileSpec(
-            "/etc/redis/redis.conf",
+            PATHS.redis_conf,
             "redis.conf.j2",
             ("restart:redis-server.service",),
             mode="0640",
             owner="redis:redis",
         ),
-        FileSpec("/etc/haproxy/haproxy.cfg", "haproxy.cfg.j2", ("reload:haproxy.service",)),
+        FileSpec(PATHS.haproxy_cfg, "haproxy.cfg.j2", ("reload:haproxy.service",)),
         FileSpec(PATHS.gunicorn_conf, "gunicorn.conf.py.j2", ("reload:tunedstack-app.service",)),
         FileSpec(
             "/etc/systemd/system/tunedstack-app.socket",
@@ -232,7 +240,7 @@ STOCK_KEEPS = (
 def stock_specs(tuned: list[FileSpec]) -> list[FileSpec]:
     kept = [spec for spec in tuned if spec.path in STOCK_KEEPS]
     return [
-        FileSpec("/etc/haproxy/haproxy.cfg", "haproxy-stock.cfg.j2", ("reload:haproxy.service",)),
+        FileSpec(PATHS.haproxy_cfg, "haproxy-stock.cfg.j2", ("reload:haproxy.service",)),
         FileSpec(
             PATHS.gunicorn_conf, "gunicorn-stock.conf.py.j2", ("reload:tunedstack-app.service",)
         ),
@@ -263,6 +271,7 @@ def _context(stack: str, settings: Settings, sz: Sizing, secrets: Secrets) -> di
             "stats": f"127.0.0.1:{PORTS.stats}",
         },
         "restart_order": restart_order(sz),
+        "running_units": running_units(settings, sz),
         "enable_units": [
             "postgresql.service",
             "redis-server.service",
@@ -279,6 +288,7 @@ def _context(stack: str, settings: Settings, sz: Sizing, secrets: Secrets) -> di
         },
         "volume_wait_seconds": VOLUME_WAIT_SECONDS,
         "health_wait_seconds": HEALTH_WAIT_SECONDS,
+        "lock_wait_seconds": LOCK_WAIT_SECONDS,
     }
 
 

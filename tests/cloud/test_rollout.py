@@ -101,10 +101,12 @@ def _rollout(tmp_path: Path, v2: Rendered) -> str:
 
 
 @needs_namespace
-@pytest.mark.parametrize(("cloud_init_status", "ok"), [(0, True), (2, True), (1, False)])
+@pytest.mark.parametrize("cloud_init_status", [0, 1, 2])
 def test_on_a_ready_box_the_rollout_applies_what_changed(
-    tmp_path: Path, staging: Settings, cloud_init_status: int, ok: bool
+    tmp_path: Path, staging: Settings, cloud_init_status: int
 ) -> None:
+    """Whatever cloud-init reports, the rollout goes on: the first-boot document only installs
+    the SSH keys this connection used, and refusing would leave a box no rollout can fix."""
     v1 = _render(staging)
     v2 = _render(
         staging.model_copy(
@@ -116,18 +118,13 @@ def test_on_a_ready_box_the_rollout_applies_what_changed(
         [_ready_box(tmp_path, v1), _rollout(tmp_path, v2)],
         exit_codes={"cloud-init": cloud_init_status},
     )
-    assert rollout.log[0] == "cloud-init status --wait"
-    if ok:
-        assert rollout.ok, rollout.output
-        assert rollout.log[1:] == ["systemctl restart redis-server.service"]
-        assert ("warning: first boot finished with recoverable errors" in rollout.output) is (
-            cloud_init_status == 2
-        )
-        assert "staged." not in rollout.output.split("applied")[-1]  # the staged copy is gone
-    else:
-        assert rollout.output.endswith("rc=1\n")
-        assert "first boot failed (1)" in rollout.output
-        assert rollout.log == ["cloud-init status --wait"]
+    assert rollout.changes[0] == "cloud-init status --wait"
+    assert rollout.ok, rollout.output
+    assert rollout.changes[1:] == ["systemctl restart redis-server.service"]
+    warning = f"warning: cloud-init reported status {cloud_init_status}"
+    assert (warning in rollout.output) is (cloud_init_status != 0)
+    assert "staged." not in rollout.output.split("applied")[-1]  # the staged copy is gone
+    assert "previous." not in rollout.output.split("applied")[-1]
 
 
 @needs_namespace
@@ -139,7 +136,7 @@ def test_on_a_new_box_the_rollout_runs_the_staged_first_boot(
     (rollout,) = run_steps(
         tmp_path, [_rollout(tmp_path, _render(staging))], exit_codes={"hostnamectl": 1}
     )
-    assert rollout.log == [
+    assert rollout.changes == [
         "cloud-init status --wait",
         "hostnamectl set-hostname tunedstack-staging",
     ]

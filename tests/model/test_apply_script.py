@@ -14,7 +14,7 @@ import pytest
 
 from components.model.layout import PATHS
 from components.model.render import Rendered, Secrets, render_files
-from components.model.settings import Settings, load_stack_file
+from components.model.settings import Settings, SysctlOverride, load_stack_file
 from components.model.sizing import size
 from tests.namespace import Run, needs_namespace, run_steps, stage
 
@@ -37,7 +37,8 @@ def _render(settings: Settings) -> Rendered:
 
 
 def _run_steps(tmp_path: Path, steps: list[str], pending_restart: str = "0") -> list[Run]:
-    return run_steps(tmp_path, steps, answers={"runuser": pending_restart})
+    pending = f'case "$*" in *pending_restart*) echo {pending_restart}; exit 0 ;; esac'
+    return run_steps(tmp_path, steps, scripts={"runuser": pending})
 
 
 def _first_boot(staged: Path) -> str:
@@ -53,7 +54,7 @@ def test_first_boot_applies_everything_in_order_then_nothing(
     first, again = _run_steps(tmp_path, [_first_boot(tmp_path / "v1"), PATHS.apply_script])
     assert first.output.endswith("rc=0\n"), first.output
     pg_unit = f"postgresql@{size(staging).postgres.version}-main.service"
-    assert first.log == [
+    assert first.changes == [
         "systemctl restart systemd-modules-load.service",
         "sysctl --system --quiet",
         "systemd-tmpfiles --create",
@@ -65,7 +66,7 @@ def test_first_boot_applies_everything_in_order_then_nothing(
         "systemctl restart haproxy.service",
         "systemctl reload-or-restart ssh.service",
     ]
-    assert again.output.endswith("rc=0\n") and again.log == []
+    assert again.output.endswith("rc=0\n") and again.changes == []
     assert "changed" not in again.output
 
 
@@ -100,8 +101,8 @@ def test_day2_rollout_touches_only_what_changed(tmp_path: Path, staging: Setting
     assert rollout.output.endswith("rc=0\n"), rollout.output
     assert "installed /etc/haproxy/haproxy.cfg" in rollout.output
     assert rollout.output.count("installed ") == 1
-    assert rollout.log == ["systemctl reload-or-restart haproxy.service"]
-    assert again.log == [] and "installed" not in again.output
+    assert rollout.changes == ["systemctl reload-or-restart haproxy.service"]
+    assert again.changes == [] and "installed" not in again.output
 
 
 def test_postgres_change_restarts_only_when_postgres_asks(
@@ -126,9 +127,9 @@ def test_postgres_change_restarts_only_when_postgres_asks(
         pending_restart="1",
     )
     pg_unit = f"postgresql@{size(staging).postgres.version}-main.service"
-    assert f"systemctl reload {pg_unit}" in rollout.log
-    assert f"systemctl restart {pg_unit}" in rollout.log
-    assert not any("redis" in line or "haproxy" in line for line in rollout.log)
+    assert f"systemctl reload {pg_unit}" in rollout.changes
+    assert f"systemctl restart {pg_unit}" in rollout.changes
+    assert not any("redis" in line or "haproxy" in line for line in rollout.changes)
 
 
 def test_incomplete_staging_changes_nothing(tmp_path: Path, staging: Settings) -> None:
@@ -142,7 +143,7 @@ def test_incomplete_staging_changes_nothing(tmp_path: Path, staging: Settings) -
     )
     assert "staged /etc/redis/redis.conf is missing" in rollout.output
     assert rollout.output.endswith("rc=1\n")
-    assert rollout.log == []
+    assert rollout.changes == []
 
 
 def test_script_parses_as_bash() -> None:
@@ -166,5 +167,212 @@ def test_install_from_puts_every_file_in_place_and_acts_on_nothing(
     (run,) = _run_steps(tmp_path, [f"{install} && ls {listed} > /dev/null"])
     assert run.ok, run.output
     # Only the packages the host lacks may be asked for; no service is touched.
-    assert all(line.startswith("apt-get ") for line in run.log), run.log
+    assert all(line.startswith("apt-get ") for line in run.changes), run.log
     assert "applied" not in run.output
+
+
+# A failed change: the daemons' checks, then rollback of files and services.
+
+
+def _with_redis_policy(settings: Settings, policy: str) -> Settings:
+    return settings.model_copy(
+        update={"workload": settings.workload.model_copy(update={"redis_policy": policy})}
+    )
+
+
+def _failing_when(unit: str, grep: str, path: str) -> str:
+    """A systemctl that fails to (re)start or reload `unit` while `path` holds `grep`, as the
+    daemon refusing its file would (and leaves the unit failed)."""
+    return (
+        f'case "$1 $2" in "restart {unit}"|"reload-or-restart {unit}"|"start {unit}") '
+        f'if grep -q {grep!r} {path}; then touch "$units/{unit}.failed"; exit 1; fi ;; esac'
+    )
+
+
+def _two_versions(tmp_path: Path, v1: Rendered, v2: Rendered) -> tuple[Path, Path]:
+    _stage(v1, tmp_path / "v1")
+    _stage(v2, tmp_path / "v2")
+    return tmp_path / "v1", tmp_path / "v2"
+
+
+def test_a_config_haproxy_rejects_is_never_reloaded_and_is_put_back(
+    tmp_path: Path, staging: Settings
+) -> None:
+    v1 = _render(staging)
+    first, _ = _two_versions(tmp_path, v1, v1)
+    cfg = tmp_path / "v2" / PATHS.haproxy_cfg.lstrip("/")
+    cfg.write_text(cfg.read_text() + "frontend broken\n    bind :80\n    no-such-keyword 1\n")
+    _, rollout, after = _run_steps(
+        tmp_path,
+        [
+            _first_boot(first),
+            f"{PATHS.apply_script} --from {tmp_path / 'v2'}",
+            f"cmp {first}{PATHS.haproxy_cfg} {PATHS.haproxy_cfg} && ls -A {PATHS.staging_dir}",
+        ],
+    )
+    assert rollout.output.endswith("rc=1\n"), rollout.output
+    assert "no-such-keyword" in rollout.output  # haproxy's own message
+    assert rollout.changes == []  # no reload, no restart
+    assert f"restored {PATHS.haproxy_cfg}" in rollout.output
+    assert "rolled back before any service was touched" in rollout.output
+    assert after.ok, after.output
+    assert "previous." not in after.output and ".tunedstack." not in after.output
+
+
+def test_a_config_redis_rejects_is_never_restarted_on(tmp_path: Path, staging: Settings) -> None:
+    v1 = _render(staging)
+    first, second = _two_versions(tmp_path, v1, _render(_with_redis_policy(staging, "allkeys-lfu")))
+    conf = second / PATHS.redis_conf.lstrip("/")
+    conf.write_text(conf.read_text().replace("maxmemory-policy allkeys-lfu", "maxmemory banana"))
+    _, rollout = _run_steps(tmp_path, [_first_boot(first), f"{PATHS.apply_script} --from {second}"])
+    assert rollout.output.endswith("rc=1\n"), rollout.output
+    assert "redis-server /etc/redis/redis.conf (config check): refused" in rollout.output
+    assert "maxmemory" in rollout.output  # Redis' own FATAL CONFIG FILE ERROR lines
+    assert rollout.changes == []
+
+
+def test_a_failed_restart_puts_the_old_file_back_and_the_service_on_it(
+    tmp_path: Path, staging: Settings
+) -> None:
+    v1 = _render(staging)
+    first, second = _two_versions(tmp_path, v1, _render(_with_redis_policy(staging, "allkeys-lfu")))
+    refuses = _failing_when("redis-server.service", "allkeys-lfu", PATHS.redis_conf)
+    _, rollout, revert, again = run_steps(
+        tmp_path,
+        [
+            _first_boot(first),
+            f"{PATHS.apply_script} --from {second}",
+            f"cmp {first}{PATHS.redis_conf} {PATHS.redis_conf} && "
+            f"{PATHS.apply_script} --from {first}",
+            f"{PATHS.apply_script} --from {second}",
+        ],
+        scripts={"systemctl": refuses},
+    )
+    assert rollout.output.endswith("rc=1\n"), rollout.output
+    assert rollout.changes == [
+        "systemctl restart redis-server.service",  # refused: the new file
+        "systemctl restart redis-server.service",  # the old file, back in place
+    ]
+    assert "rolled back: the box serves the files it had before this change" in rollout.output
+    # Pushing the previous stack again finds the box as it was: nothing to do, all running.
+    assert revert.ok, revert.output
+    assert revert.changes == []
+    # The same change fails the same way: the failed attempt was never recorded as applied.
+    assert again.output.endswith("rc=1\n")
+    assert again.changes == rollout.changes
+
+
+def test_a_failed_reload_is_rolled_back(tmp_path: Path, staging: Settings) -> None:
+    v1 = _render(staging)
+    slower = staging.services.model_copy(
+        update={
+            "haproxy": staging.services.haproxy.model_copy(update={"queue_timeout_seconds": 20})
+        }
+    )
+    first, second = _two_versions(
+        tmp_path, v1, _render(staging.model_copy(update={"services": slower}))
+    )
+    refuses = _failing_when("haproxy.service", "timeout queue 20s", PATHS.haproxy_cfg)
+    _, rollout = run_steps(
+        tmp_path,
+        [_first_boot(first), f"{PATHS.apply_script} --from {second}"],
+        scripts={"systemctl": refuses},
+    )
+    assert rollout.output.endswith("rc=1\n"), rollout.output
+    assert rollout.changes == [
+        "systemctl reload-or-restart haproxy.service",
+        "systemctl reload-or-restart haproxy.service",
+    ]
+    assert f"restored {PATHS.haproxy_cfg}" in rollout.output
+    assert "rolled back: the box serves" in rollout.output
+
+
+def test_a_change_whose_rollback_fails_is_acted_on_again_by_the_next_apply(
+    tmp_path: Path, staging: Settings
+) -> None:
+    """Redis refuses to start on either file (say its disk was full): the rollback cannot bring
+    it back, so nothing is recorded as applied and the next apply, once the fault is gone,
+    restarts it even though it pushes the files the box had before."""
+    v1 = _render(staging)
+    first, second = _two_versions(tmp_path, v1, _render(_with_redis_policy(staging, "allkeys-lfu")))
+    fault = tmp_path / "disk-full"
+    refuses = (
+        'case "$1 $2" in "restart redis-server.service"|"start redis-server.service") '
+        f'if [ -e {fault} ]; then touch "$units/$2.failed"; exit 1; fi ;; esac'
+    )
+    _, failed, revert = run_steps(
+        tmp_path,
+        [
+            _first_boot(first),
+            f"touch {fault} && {PATHS.apply_script} --from {second}",
+            f"rm {fault} && {PATHS.apply_script} --from {first}",
+        ],
+        scripts={"systemctl": refuses},
+    )
+    assert failed.output.endswith("rc=1\n"), failed.output
+    assert "the rollback did not bring every service back" in failed.output
+    assert revert.ok, revert.output
+    assert "systemctl restart redis-server.service" in revert.changes
+
+
+def test_a_unit_that_stopped_is_started_by_the_next_apply(
+    tmp_path: Path, staging: Settings
+) -> None:
+    v1 = _render(staging)
+    _stage(v1, tmp_path / "v1")
+    _, apply = run_steps(
+        tmp_path,
+        [
+            _first_boot(tmp_path / "v1"),
+            f"touch {tmp_path}/stubs/units/redis-server.service.failed && {PATHS.apply_script}",
+        ],
+    )
+    assert apply.ok, apply.output
+    assert apply.changes == ["systemctl start redis-server.service"]
+    assert "redis-server.service is not running: starting it" in apply.output
+
+
+def test_a_sysctl_the_kernel_does_not_take_fails_the_change(
+    tmp_path: Path, staging: Settings
+) -> None:
+    v1 = _render(staging)
+    wider = staging.model_copy(
+        update={"sysctl": {"net.core.somaxconn": SysctlOverride(value="70000")}}
+    )
+    first, second = _two_versions(tmp_path, v1, _render(wider))
+    # A kernel that caps the value (as one whose limit is lower would).
+    kernel = (
+        'if [ "$1 $2" = "-n net.core.somaxconn" ] && '
+        f"grep -q '= 70000' {PATHS.sysctl_conf}; then echo 4096; exit 0; fi"
+    )
+    _, rollout = run_steps(
+        tmp_path,
+        [_first_boot(first), f"{PATHS.apply_script} --from {second}"],
+        scripts={"sysctl": kernel},
+    )
+    assert rollout.output.endswith("rc=1\n"), rollout.output
+    assert (
+        "sysctl net.core.somaxconn is '4096', not '70000': the kernel did not take it"
+        in rollout.output
+    )
+    assert rollout.changes == ["sysctl --system --quiet", "sysctl --system --quiet"]
+    assert f"restored {PATHS.sysctl_conf}" in rollout.output
+
+
+def test_two_applies_never_interleave(tmp_path: Path, staging: Settings) -> None:
+    v1 = _render(staging)
+    _stage(v1, tmp_path / "v1")
+    order, held = tmp_path / "order", tmp_path / "held"
+    holder = (
+        f"mkfifo {held}; ( flock {PATHS.apply_lock} bash -c "
+        f"'echo > {held}; sleep 1; echo holder-done >> {order}' & ); read -r _ < {held}"
+    )
+    _, run = _run_steps(
+        tmp_path,
+        [
+            _first_boot(tmp_path / "v1"),
+            f"{holder}; {PATHS.apply_script} && echo apply-done >> {order}; cat {order}",
+        ],
+    )
+    assert run.ok, run.output
+    assert run.output.splitlines()[-3:-1] == ["holder-done", "apply-done"]

@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 
 from components.model.delivery import bundle, rollout_script
-from components.model.layout import volume_label
+from components.model.layout import PATHS, volume_label
 from components.model.render import Rendered, Secrets, render_files
 from components.model.settings import Settings, SysctlOverride, load_stack_file
 from components.model.sizing import Sizing, size
@@ -107,6 +107,41 @@ echo "blkid made to fail once: $*" >&2
 exit 2
 SH
 chmod 0755 /usr/local/sbin/blkid"""
+
+
+@dataclass(frozen=True)
+class BadChange:
+    """A Redis config pushed on day 2 that must fail the rollout and leave the box serving."""
+
+    name: str
+    rewrite: Callable[[str], str]  # the rendered redis.conf -> the file pushed
+    says: str  # what the rollout's output must show: the daemon's or the check's words
+    outcome: str  # the apply's last word on it
+
+
+BAD_CHANGES = (
+    # Redis refuses to parse it: the check before any restart catches it.
+    BadChange(
+        "a redis.conf Redis refuses to read",
+        lambda conf: conf + "maxmemory-policy sometimes\n",
+        "FATAL CONFIG FILE ERROR",
+        "rolled back before any service was touched",
+    ),
+    # Redis reads it but cannot start on it: the restart fails and is rolled back.
+    BadChange(
+        "a redis.conf Redis cannot start on",
+        lambda conf: conf.replace("dir /var/lib/redis", "dir /var/lib/redis/missing"),
+        "/var/lib/redis/missing",
+        "rolled back: the box serves the files it had before this change",
+    ),
+)
+
+
+def with_content(rendered: Rendered, path: str, rewrite: Callable[[str], str]) -> Rendered:
+    files = tuple(
+        replace(f, content=rewrite(f.content)) if f.path == path else f for f in rendered.files
+    )
+    return replace(rendered, files=files)
 
 
 def day2_settings(settings: Settings) -> Settings:
@@ -417,11 +452,13 @@ class Rehearsal:
         rendered: Rendered,
         written: dict[str, object],
     ) -> Phase:
-        """Re-render with changed tunables and push them the way the rollout does."""
+        """Push changes a daemon rejects (each must fail and leave the box as it was), then
+        re-render with changed tunables and push them the way the rollout does."""
         changed = day2_settings(settings)
         new_sizing = size(changed)
         new_rendered = self.render(changed, new_sizing)
         _, before = self.box_checks(vm, sizing, rendered)
+        failed = [self.bad_change_check(vm, bad, rendered, new_rendered) for bad in BAD_CHANGES]
         self.roll_out(vm, new_rendered)
         checks, after = self.box_checks(vm, new_sizing, new_rendered)
         checks.append(
@@ -433,7 +470,47 @@ class Rehearsal:
             )
         )
         checks.append(self.data_check(vm, written))
-        return Phase("day-2 re-apply (redis policy, vm.swappiness)", 0.0, checks)
+        return Phase(
+            "day-2: changes Redis rejects rolled back, then a re-apply "
+            "(redis policy, vm.swappiness)",
+            0.0,
+            failed + checks,
+        )
+
+    def bad_change_check(
+        self, vm: Vm, bad: BadChange, current: Rendered, changed: Rendered
+    ) -> Check:
+        """The rollout fails with the daemon's words, and the box still serves the current
+        render: every managed file as it was, the app healthy through HAProxy."""
+        pushed = with_content(changed, PATHS.redis_conf, bad.rewrite)
+        self.log(f"rollout to {vm.name}: {bad.name} (must fail)")
+        result = vm.ssh(
+            rollout_script(pushed.content_hash, vm.name),
+            stdin=bundle(pushed),
+            timeout=ROLLOUT_TIMEOUT_S,
+            check=False,
+        )
+        output = result.stdout + result.stderr
+        kept = files_check(current, vm.ssh(files_script(current)).stdout)
+        status, health = http_json(
+            f"http://127.0.0.1:{vm.http_port}{self.settings.app.health_path}"
+        )
+        serving = status == 200 and health == {"postgresql": "ok", "redis": "ok"}
+        passed = (
+            result.returncode != 0
+            and bad.says in output
+            and bad.outcome in output
+            and kept.ok
+            and serving
+        )
+        said = next((line for line in output.splitlines() if bad.says in line), "")
+        return Check(
+            f"{bad.name}: rollout fails, box keeps serving",
+            passed,
+            f"rc {result.returncode}; {said.strip()[:60] or output.strip()[-60:]}; "
+            f"{kept.measured}; health {status}",
+            f"rc != 0; {bad.says}; {kept.expected}; health 200",
+        )
 
 
 def rehearse(root: Path, stack: str, keep: bool = False, log: Log = print) -> Report:

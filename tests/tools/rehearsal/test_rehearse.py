@@ -9,14 +9,18 @@ import shutil
 
 import pytest
 
+from components.model.layout import PATHS
 from components.model.project import PACKAGE_ROOT
+from components.model.render import Secrets, render_files
 from components.model.settings import load_stack_file
 from components.model.sizing import size
 from components.tools.rehearsal.rehearse import (
+    BAD_CHANGES,
     Report,
     day2_settings,
     rehearse,
     replacement_settings,
+    with_content,
 )
 
 
@@ -25,6 +29,17 @@ def test_the_replacement_follows_a_change_to_the_stack() -> None:
     before, after = size(settings).kernel, size(replacement_settings(settings)).kernel
     assert "net.ipv4.tcp_fin_timeout" not in {s.key for s in before.sysctls}
     assert after.value("net.ipv4.tcp_fin_timeout") == "20"
+
+
+def test_each_bad_change_changes_the_rendered_redis_conf() -> None:
+    settings = load_stack_file(PACKAGE_ROOT / "stacks", "staging")
+    rendered = render_files("staging", settings, size(settings), Secrets.placeholders())
+    for bad in BAD_CHANGES:
+        pushed = with_content(rendered, PATHS.redis_conf, bad.rewrite)
+        assert pushed.by_path()[PATHS.redis_conf] != rendered.by_path()[PATHS.redis_conf]
+        assert pushed.content_hash != rendered.content_hash
+        others = [f for f in pushed.files if f.path != PATHS.redis_conf]
+        assert others == [f for f in rendered.files if f.path != PATHS.redis_conf]
 
 
 def test_day2_changes_a_restarted_and_a_reloaded_tunable() -> None:
@@ -56,12 +71,14 @@ def test_rehearsal_went_through_every_phase(report: Report) -> None:
         "after reboot",
         "replaced instance, previous document, changed stack",
     ]
-    assert names[4].startswith("day-2 re-apply")
+    assert names[4].startswith("day-2: changes Redis rejects rolled back, then a re-apply")
     replaced = {c.name: c for c in report.phases[3].checks}
     assert replaced["flaky blkid on the data volume: rollout stops, formats nothing"].ok
     assert replaced["sysctl net.ipv4.tcp_fin_timeout"].measured == "20"
     day2 = {c.name: c for c in report.phases[4].checks}
     assert day2["no reboot"].ok and day2["data written before is still there"].ok
+    for bad in BAD_CHANGES:
+        assert day2[f"{bad.name}: rollout fails, box keeps serving"].ok
     assert day2["redis maxmemory-policy"].measured == "allkeys-lfu"
     assert day2["sysctl vm.swappiness"].measured == "5"
     for phase in report.phases[2:]:
