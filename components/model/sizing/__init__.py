@@ -175,6 +175,7 @@ def size(settings: Settings, source: str = "stack", plan: Plan | None = None) ->
         redis_maxclients=redis.maxclients,
         overrides=settings.sysctl,
         memory_mb=total,
+        image=settings.image,
     )
     if problems:
         raise SizingError(source, problems)

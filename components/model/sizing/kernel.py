@@ -11,6 +11,12 @@ from typing import Literal
 
 from components.model.errors import Problem
 from components.model.settings import NAMESPACE, SysctlOverride
+from components.model.sizing.sysctl_rules import (
+    LISTED_IMAGE,
+    key_problem,
+    runs_a_program,
+    value_problem,
+)
 from components.model.sizing.units import next_power_of_two, round_up
 
 MiB = 1024 * 1024
@@ -195,6 +201,8 @@ def _ints(value: str) -> list[int] | None:
 
 def danger(key: str, value: str, memory_mb: int) -> str | None:
     """Why a value is harmful on a modern kernel, or None."""
+    if runs_a_program(key, value):
+        return "makes the kernel run a program as root, a way in for whoever controls it"
     numbers = _ints(value) or []
     if key == "net.ipv4.tcp_syncookies" and numbers == [0]:
         return "turns off SYN-flood protection; valid: 1 (default) or 2"
@@ -230,6 +238,7 @@ def apply_overrides(
     overrides: dict[str, SysctlOverride],
     memory_mb: int,
     min_somaxconn: int,
+    image: str = LISTED_IMAGE,
 ) -> tuple[list[Sysctl], list[Problem]]:
     """The dev-sec model: profile defaults, replaced or extended by the stack's keys."""
     problems: list[Problem] = []
@@ -244,6 +253,10 @@ def apply_overrides(
                 else "removed from the kernel; drop it"
             )
             problems.append(Problem(name, override.value, f"obsolete key: {hint}"))
+            continue
+        wrong = key_problem(key, image) or value_problem(key, override.value)
+        if wrong:
+            problems.append(Problem(name, override.value, wrong))
             continue
         harm = danger(key, override.value, memory_mb)
         if harm and not override.reason:
@@ -278,11 +291,16 @@ def size_kernel(
     redis_maxclients: int,
     overrides: dict[str, SysctlOverride],
     memory_mb: int,
+    image: str = LISTED_IMAGE,
 ) -> tuple[KernelProfile, list[Problem]]:
     somaxconn = somaxconn_for(listen_backlogs)
     conntrack = conntrack_max(haproxy_maxconn)
     sysctls, problems = apply_overrides(
-        profile_sysctls(somaxconn, conntrack, conntrack), overrides, memory_mb, max(listen_backlogs)
+        profile_sysctls(somaxconn, conntrack, conntrack),
+        overrides,
+        memory_mb,
+        max(listen_backlogs),
+        image,
     )
     profile = KernelProfile(
         sysctls=tuple(sysctls),

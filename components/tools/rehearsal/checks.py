@@ -20,6 +20,7 @@ from components.model.layout import PATHS, PORTS, volume_device
 from components.model.render import Rendered
 from components.model.sizing import Sizing
 from components.model.sizing.postgres import GB, MB
+from components.model.sizing.sysctl_rules import KERNEL_SYSCTLS, interface_free, kernel_keys
 
 Compare = Callable[[str, str], bool]
 
@@ -231,6 +232,23 @@ def files_check(rendered: Rendered, sha256sum_output: str) -> Check:
         measured += f"; not this render: {', '.join(differ[:3])}" + ("…" if len(differ) > 3 else "")
     expected = f"{total}/{total} match"
     return Check("every managed file is the current render", not differ, measured, expected)
+
+
+def sysctl_keys_check(sysctl_names: str) -> Check:
+    """The box's kernel has exactly the sysctl keys overrides are checked against at preview
+    (`sysctl -aN`): a kernel update that adds or drops one shows here first."""
+    on_box = {interface_free(k) for k in sysctl_names.split()}
+    listed = kernel_keys()
+    missing, extra = sorted(listed - on_box), sorted(on_box - listed)
+    measured = f"{len(on_box)} keys"
+    if missing or extra:
+        measured += f"; not on the box: {missing[:2]}; not listed: {extra[:2]}"
+    return Check(
+        "sysctl keys are the ones overrides are checked against",
+        not missing and not extra,
+        measured,
+        f"{len(listed)} keys ({KERNEL_SYSCTLS.name})",
+    )
 
 
 def host_key_check(public_key_file: str, expected: str) -> Check:

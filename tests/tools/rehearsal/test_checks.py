@@ -8,12 +8,14 @@ import pytest
 from components.model.project import PACKAGE_ROOT
 from components.model.settings import Settings, load_stack_file
 from components.model.sizing import size
+from components.model.sizing.sysctl_rules import kernel_keys
 from components.tools.rehearsal.checks import (
     Expectation,
     compare,
     expectations,
     parse_probe,
     probe_script,
+    sysctl_keys_check,
 )
 
 
@@ -79,3 +81,12 @@ def test_missing_measurement_fails() -> None:
 
 def test_parse_probe() -> None:
     assert parse_probe("a\t1\nb c\t2 3\n\n") == {"a": "1", "b c": "2 3"}
+
+
+def test_the_sysctl_keys_check_passes_on_the_listed_kernel_and_names_a_difference() -> None:
+    listed = sorted(kernel_keys())
+    on_box = "\n".join(k.replace(".*.", ".eth0.") for k in listed)
+    assert sysctl_keys_check(on_box).ok
+    changed = sysctl_keys_check(on_box.replace("vm.swappiness\n", "") + "\nvm.brand_new")
+    assert not changed.ok
+    assert "vm.swappiness" in changed.measured and "vm.brand_new" in changed.measured
