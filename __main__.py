@@ -6,7 +6,7 @@ from typing import Any
 import pulumi
 import pulumi_linode as linode
 
-from components.cloud.config import load_pulumi_config
+from components.cloud.config import app_deploy_key, load_pulumi_config
 from components.cloud.firewall import BoxFirewall
 from components.cloud.instance import Box
 from components.cloud.keys import BoxKeys
@@ -45,6 +45,7 @@ def data_volume_now(label: str) -> DataVolumeNow | None:
 stack = pulumi.get_stack()
 try:
     settings = load_pulumi_config(stack)
+    deploy_key = app_deploy_key(settings, stack)
     sizing = preflight(
         stack,
         settings,
@@ -59,9 +60,9 @@ label = settings.instance_label(stack)
 tags = sorted({"tunedstack", stack, *settings.tags})
 passwords = ServicePasswords(stack)
 keys = BoxKeys(stack)
-rendered = pulumi.Output.all(passwords.postgres, passwords.redis, keys.deploy_public_key).apply(
-    lambda v: render_files(stack, settings, sizing, Secrets(v[0], v[1], v[2]))
-)
+rendered = pulumi.Output.all(
+    passwords.postgres, passwords.redis, keys.deploy_public_key, deploy_key or ""
+).apply(lambda v: render_files(stack, settings, sizing, Secrets(v[0], v[1], v[2], v[3])))
 document = keys.first_boot().apply(lambda k: cloud_config(k, stack))
 
 firewall = BoxFirewall(stack, label, settings.admin_cidrs, tags)

@@ -205,11 +205,13 @@ def run_program(
     preview: bool = False,
     account: AccountNow | None = None,
     env: dict[str, str] | None = None,
+    secret_keys: list[str] | None = None,
 ) -> ProgramRun:
     """Run __main__.py once, in a fresh context, and return what it registered and exported.
 
     `env` is the deploy's environment as preflight reads it (a GitHub runner's variables);
-    the test machine's own never leak in."""
+    the test machine's own never leak in. `secret_keys` are the config keys the engine says
+    were stored encrypted (it hands their values decrypted, as it does these)."""
     saved = {k: os.environ.pop(k) for k in DEPLOY_ENV if k in os.environ}
     os.environ.update(env or {})
     try:
@@ -220,6 +222,7 @@ def run_program(
             live_plans,
             preview,
             account,
+            secret_keys,
         )
     finally:
         for key in DEPLOY_ENV:
@@ -234,13 +237,14 @@ def run_body(
     live_plans: dict[str, tuple[int, int]] | None = None,
     preview: bool = False,
     account: AccountNow | None = None,
+    secret_keys: list[str] | None = None,
 ) -> ProgramRun:
     """Run `body` as a Pulumi program under the mocks (a component on its own, or __main__)."""
     linode = LinodeMocks(live_plans, account)
     monitor = RecordingMonitor(linode)
 
     def go() -> ProgramRun:
-        pulumi.runtime.set_all_config(config)
+        pulumi.runtime.set_all_config(config, secret_keys)
         pulumi.runtime.set_mocks(
             linode, project="tunedstack", stack=stack, preview=preview, monitor=monitor
         )

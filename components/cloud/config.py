@@ -7,7 +7,14 @@ from typing import Any
 
 import pulumi
 
-from components.model.settings import NAMESPACE, Settings, validate
+from components.model.errors import MISSING, Problem, SettingsError
+from components.model.settings import (
+    DEPLOY_KEY_SETTING,
+    NAMESPACE,
+    Settings,
+    plaintext_secret,
+    validate,
+)
 
 
 def load_pulumi_config(stack: str) -> Settings:
@@ -24,3 +31,28 @@ def load_pulumi_config(stack: str) -> Settings:
         except ValueError:
             raw[key] = value
     return validate(raw, f"stacks/Pulumi.{stack}.yaml")
+
+
+def app_deploy_key(settings: Settings, stack: str) -> pulumi.Output[str] | None:
+    """The private repository's deploy key, a Pulumi secret, when the app asks for one. A value
+    stored in plain text is refused: it would sit unencrypted in the committed stack file."""
+    if settings.app.git is None or not settings.app.git.deploy_key:
+        return None
+    source = f"stacks/Pulumi.{stack}.yaml"
+    full = f"{NAMESPACE}:{DEPLOY_KEY_SETTING}"
+    config = pulumi.Config(NAMESPACE)
+    if config.get_secret(DEPLOY_KEY_SETTING) is None:
+        raise SettingsError(
+            source,
+            [
+                Problem(
+                    full,
+                    MISSING,
+                    "is required by `app.git.deployKey: true`: "
+                    f"`pulumi config set --secret {full} < KEYFILE` (a read-only deploy key)",
+                )
+            ],
+        )
+    if not pulumi.runtime.is_config_secret(full):
+        raise SettingsError(source, [plaintext_secret(DEPLOY_KEY_SETTING)])
+    return config.require_secret(DEPLOY_KEY_SETTING)

@@ -40,6 +40,8 @@ SECRET_LENGTH = 32
 
 
 # Stands in for the rollout's key where no box is built (render, diff, golden files).
+# What reviews and rehearsals hold where a private repository's key would be.
+PLACEHOLDER_APP_DEPLOY_KEY = "(the tunedstack:appDeployKey Pulumi secret)"
 PLACEHOLDER_DEPLOY_KEY = (
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlaceholderForTheRolloutsKey0000000000 deploy"
 )
@@ -53,6 +55,8 @@ class Secrets:
     postgres_password: str
     redis_password: str
     deploy_public_key: str = PLACEHOLDER_DEPLOY_KEY
+    # The private repository's deploy key (the appDeployKey secret), when the app has one.
+    app_deploy_key: str = PLACEHOLDER_APP_DEPLOY_KEY
 
     def __post_init__(self) -> None:
         for name in ("postgres_password", "redis_password"):
@@ -72,7 +76,8 @@ class Secrets:
         )
 
     def values(self) -> tuple[str, ...]:
-        return (self.postgres_password, self.redis_password)
+        held = (self.postgres_password, self.redis_password, self.app_deploy_key)
+        return tuple(v for v in held if v)
 
 
 @dataclass(frozen=True)
@@ -307,6 +312,10 @@ def render_files(
         )
         for spec in file_specs(settings, sz)
     ]
+    if settings.app.git is not None and settings.app.git.deploy_key:
+        files.append(
+            RenderedFile(PATHS.app_deploy_key, secrets.app_deploy_key.strip() + "\n", mode="0600")
+        )
     if settings.app.git is None and settings.app.package is None:
         files.append(
             RenderedFile(

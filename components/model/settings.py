@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 from pydantic import (
     BaseModel,
@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components.model import stack_yaml
 from components.model.errors import MISSING, Problem, SettingsError
 from components.model.plans import PLANS, REGIONS
 
@@ -70,15 +71,38 @@ GIT_URL = re.compile(
 GIT_REF = re.compile(r"(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/+-]{1,200}(?<![./])")
 
 
+# The Pulumi secret holding a private repository's deploy key: config, never a setting's value.
+DEPLOY_KEY_SETTING = "appDeployKey"
+# userinfo in an https URL (`https://user:token@host/...`); `ssh://git@host` is a user name.
+CREDENTIALS_IN_URL = re.compile(r"^https?://[^/@]+@|^ssh://[^/@]*:[^/@]*@")
+
+
+PRIVATE_KEY_PASTED = (
+    "holds a private key: give the public one (the `.pub` file), and replace this key: "
+    "it is now in the stack file's history"
+)
+
+
 class GitSource(_Model):
     """The user's app from a git repository, installed into the app's virtualenv."""
 
     url: str = Field(description="Repository URL that `pip install git+URL@REF` accepts.")
     ref: str = Field("main", description="Branch, tag or commit to install.")
+    deploy_key: bool = Field(
+        False,
+        description="A private repository: the box clones it over SSH with the "
+        f"`{NAMESPACE}:{DEPLOY_KEY_SETTING}` Pulumi secret (a read-only deploy key).",
+    )
 
     @field_validator("url")
     @classmethod
     def _url_shape(cls, v: str) -> str:
+        if CREDENTIALS_IN_URL.search(v):
+            raise ValueError(
+                "holds credentials: a token in a URL reaches the PR comment, the logs and the "
+                f"box; for a private repository use an ssh URL, `deployKey: true` and the "
+                f"`{NAMESPACE}:{DEPLOY_KEY_SETTING}` secret (and revoke this token)"
+            )
         if not GIT_URL.fullmatch(v):
             raise ValueError(
                 "must be an https:// or ssh:// URL, or git@host:path, with no credentials, "
@@ -96,9 +120,27 @@ class GitSource(_Model):
             )
         return v
 
+    @model_validator(mode="after")
+    def _deploy_key_needs_ssh(self) -> GitSource:
+        if self.deploy_key and not self.over_ssh:
+            raise ValueError(
+                "`deployKey: true` needs an ssh://git@host/... or git@host:path URL "
+                "(a deploy key is an SSH key)"
+            )
+        return self
+
+    @property
+    def over_ssh(self) -> bool:
+        return self.url.startswith(("ssh://", "git@"))
+
     @property
     def requirement(self) -> str:
-        return f"git+{self.url}@{self.ref}"
+        # pip reads scp-like git@host:path only as ssh://git@host/path.
+        url = self.url
+        if url.startswith("git@"):
+            host, _, path = url.partition(":")
+            url = f"ssh://{host}/{path}"
+        return f"git+{url}@{self.ref}"
 
 
 class AppSettings(_Model):
@@ -352,6 +394,8 @@ class Settings(_Model):
     @classmethod
     def _keys(cls, v: list[str]) -> list[str]:
         for key in v:
+            if "PRIVATE KEY" in key:
+                raise ValueError(PRIVATE_KEY_PASTED)
             if not re.match(r"(ssh-(ed25519|rsa)|ecdsa-sha2-nistp\d+|sk-\S+) [A-Za-z0-9+/=]+", key):
                 raise ValueError(f"{key[:30]!r}... is not an OpenSSH public key line")
         return v
@@ -417,8 +461,38 @@ def _lookup(raw: Mapping[str, Any], loc: tuple[int | str, ...]) -> object:
     return node
 
 
+def _control_characters(node: object, loc: tuple[int | str, ...]) -> list[tuple[int | str, ...]]:
+    """Where a string holds a control character (a newline, a tab, an escape): no setting is
+    more than one line of text, and a newline in one becomes a line of its own in a file."""
+    if isinstance(node, str):
+        return [loc] if any(unicodedata.category(c) == "Cc" for c in node) else []
+    if isinstance(node, Mapping):
+        found = [(*loc, str(k)) for k in node if isinstance(k, str) and _control_characters(k, ())]
+        for k, v in node.items():
+            found += _control_characters(v, (*loc, k))
+        return found
+    if isinstance(node, list):
+        return [hit for i, v in enumerate(node) for hit in _control_characters(v, (*loc, i))]
+    return []
+
+
+def _control_message(value: object) -> str:
+    if "PRIVATE KEY" in str(value):
+        return PRIVATE_KEY_PASTED
+    return "holds a control character (a newline, tab or escape): one line of printable text"
+
+
 def validate(raw: Mapping[str, Any], source: str) -> Settings:
     """Validate `raw` (keys without the namespace) or raise SettingsError naming each stack key."""
+    controls = _control_characters(raw, ())
+    if controls:
+        raise SettingsError(
+            source,
+            [
+                Problem(_key_of(loc), _lookup(raw, loc), _control_message(_lookup(raw, loc)))
+                for loc in controls
+            ],
+        )
     try:
         return Settings.model_validate(dict(raw))
     except ValidationError as e:
@@ -452,17 +526,67 @@ def stack_file(stacks_dir: Path, stack: str) -> Path:
     return stacks_dir / f"Pulumi.{stack}.yaml"
 
 
-def raw_from_stack_text(text: str, source: str) -> dict[str, Any]:
+def raw_from_stack_text(text: bytes | str, source: str) -> dict[str, Any]:
     """The `tunedstack:` keys of a stack file, namespace stripped; other namespaces ignored."""
     try:
-        doc = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        raise SettingsError(source, [Problem("(file)", MISSING, f"not valid YAML: {e}")]) from None
+        doc = stack_yaml.parse(text)
+    except stack_yaml.StackYamlError as e:
+        raise SettingsError(source, [Problem("(file)", MISSING, str(e))]) from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise SettingsError(
+            source,
+            [
+                Problem(
+                    "(file)", MISSING, f"must be a mapping with a `config:` key, not a {_kind(doc)}"
+                )
+            ],
+        )
     config = doc.get("config") or {}
     if not isinstance(config, dict):
-        raise SettingsError(source, [Problem("config", config, "must be a mapping of settings")])
+        raise SettingsError(
+            source,
+            [Problem("config", MISSING, f"must be a mapping of settings, not a {_kind(config)}")],
+        )
     prefix = f"{NAMESPACE}:"
-    return {k.removeprefix(prefix): v for k, v in config.items() if k.startswith(prefix)}
+    bad_keys = [k for k in config if not isinstance(k, str)]
+    if bad_keys:
+        raise SettingsError(
+            source,
+            [
+                Problem(
+                    "config", MISSING, f"setting names are text such as `{prefix}plan`, not {k!r}"
+                )
+                for k in bad_keys[:5]
+            ],
+        )
+    raw = {k.removeprefix(prefix): v for k, v in config.items() if k.startswith(prefix)}
+    # The deploy key is Pulumi's to decrypt; here only whether it is there, encrypted.
+    if DEPLOY_KEY_SETTING in raw and not _encrypted(raw.pop(DEPLOY_KEY_SETTING)):
+        raise SettingsError(source, [plaintext_secret(DEPLOY_KEY_SETTING)])
+    return raw
+
+
+def _encrypted(value: object) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def plaintext_secret(key: str) -> Problem:
+    """A secret written in plain text: never shown, and named as leaked."""
+    return Problem(
+        f"{NAMESPACE}:{key}",
+        MISSING,
+        f"is in plain text: it must be a Pulumi secret (`pulumi config set --secret "
+        f"{NAMESPACE}:{key} < KEYFILE`); this value is now in the stack file's history, "
+        "so replace it (a new deploy key) rather than only encrypting it",
+    )
+
+
+def _kind(value: object) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def load_stack_file(stacks_dir: Path, stack: str) -> Settings:
@@ -477,4 +601,4 @@ def load_stack_file(stacks_dir: Path, stack: str) -> Settings:
             source,
             [Problem("--stack", stack, f"no such stack file; stacks: {', '.join(existing)}")],
         )
-    return validate(raw_from_stack_text(path.read_text(), source), source)
+    return validate(raw_from_stack_text(path.read_bytes(), source), source)

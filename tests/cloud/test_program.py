@@ -468,3 +468,51 @@ def test_a_change_linode_cannot_make_is_refused_at_preview(
         run_program("staging", stack_config("staging", overrides), preview=True, account=RUNNING)
     assert message in str(err.value)
     assert [r.type for r in err.value.registrations] == ["pulumi:pulumi:Stack"]
+
+
+PRIVATE_REPO = {
+    "tunedstack:app": json.dumps(
+        {"git": {"url": "git@github.com:acme/shop.git", "ref": "v1.2.0", "deployKey": True}}
+    )
+}
+APP_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAppDeployKey\n"
+    "-----END OPENSSH PRIVATE KEY-----"
+)
+
+
+def test_a_private_repository_is_cloned_with_the_deploy_key_secret() -> None:
+    config = {**stack_config("staging"), **PRIVATE_REPO, "tunedstack:appDeployKey": APP_KEY}
+    run = run_program("staging", config, secret_keys=["tunedstack:appDeployKey"])
+    command = run.one(COMMAND)
+    assert "stdin" in command.secret_paths
+    raw = base64.b64decode(command.inputs["stdin"])
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        key_file = tar.extractfile(PATHS.app_deploy_key.lstrip("/"))
+        assert key_file is not None and key_file.read().decode() == APP_KEY + "\n"
+        assert tar.getmember(PATHS.app_deploy_key.lstrip("/")).mode == 0o600
+    exported = json.dumps(run.outputs)
+    assert "AppDeployKey" not in exported
+    for registration in run.resources:
+        for path, value in _flatten(registration.inputs):
+            if path not in registration.secret_paths:
+                assert "AppDeployKey" not in str(value), (registration.name, path)
+
+
+def _flatten(value: Any, path: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _flatten(v, f"{path}.{k}" if path else k)]
+    return [(path, value)]
+
+
+@pytest.mark.parametrize("stored", ["plain", "absent"])
+def test_a_deploy_key_that_is_no_secret_is_refused_without_showing_it(stored: str) -> None:
+    config = {**stack_config("staging"), **PRIVATE_REPO}
+    if stored == "plain":
+        config["tunedstack:appDeployKey"] = APP_KEY
+    with pytest.raises(ProgramFailed) as e:
+        run_program("staging", config)
+    message = str(e.value)
+    assert "tunedstack:appDeployKey" in message
+    assert ("is in plain text" if stored == "plain" else "is required by") in message
+    assert "AppDeployKey" not in message and "b3Bl" not in message

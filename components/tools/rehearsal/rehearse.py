@@ -20,6 +20,7 @@ from components.model.layout import PATHS, volume_label
 from components.model.render import Rendered, Secrets, render_files
 from components.model.settings import Settings, SysctlOverride, load_stack_file
 from components.model.sizing import Sizing, size
+from components.model.sizing.sysctl_rules import LISTED_IMAGE
 from components.model.userdata import FirstBootKeys, cloud_config
 from components.tools.rehearsal.checks import (
     Check,
@@ -32,6 +33,7 @@ from components.tools.rehearsal.checks import (
     parse_probe,
     password_login_refused,
     probe_script,
+    sysctl_keys_check,
 )
 from components.tools.rehearsal.host import cache_root, ensure_packages
 from components.tools.rehearsal.image import BaseImage, build
@@ -318,6 +320,8 @@ class Rehearsal:
         checks.append(files_check(rendered, vm.ssh(files_script(rendered)).stdout))
         host_key = vm.ssh("cat /etc/ssh/ssh_host_ed25519_key.pub").stdout
         checks.append(host_key_check(host_key, self.keys().host_public_key))
+        if self.settings.image == LISTED_IMAGE:
+            checks.append(sysctl_keys_check(vm.ssh("sysctl -aN 2> /dev/null").stdout))
         base = f"http://127.0.0.1:{vm.http_port}"
         status, health = http_json(base + self.settings.app.health_path)
         checks.append(

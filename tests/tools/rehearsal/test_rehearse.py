@@ -87,3 +87,4 @@ def test_rehearsal_went_through_every_phase(report: Report) -> None:
         checks = {c.name: c for c in phase.checks}
         assert checks["every managed file is the current render"].ok, phase.name
         assert checks["ssh host key is the pinned one"].ok, phase.name
+        assert checks["sysctl keys are the ones overrides are checked against"].ok, phase.name
