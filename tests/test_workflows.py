@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -145,3 +146,37 @@ def test_no_secret_is_written_into_a_workflow() -> None:
         for line in path.read_text().splitlines():
             if "TOKEN" in line or "PASSPHRASE" in line:
                 assert "${{ secrets." in line, f"{path.name}: {line.strip()}"
+
+
+def _all_steps() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for job in _load(path.name)["jobs"].values():
+            found += [(path.name, step) for step in _steps(job)]
+    action = yaml.safe_load((REPO / ".github/actions/setup-project/action.yml").read_text())
+    found += [("setup-project", step) for step in action["runs"]["steps"]]
+    return found
+
+
+def test_third_party_actions_are_pinned_to_a_commit() -> None:
+    """A tag can be moved to other code; a commit cannot. The comment says which release."""
+    for where, step in _all_steps():
+        uses = str(step.get("uses", ""))
+        if uses and not uses.startswith("./"):
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", uses), (where, uses)
+    text = "".join(p.read_text() for p in WORKFLOWS.glob("*.yml"))
+    assert all(
+        re.search(r"@[0-9a-f]{40}  # v\d+\.\d+\.\d+$", line)
+        for line in text.splitlines()
+        if re.search(r"uses: (?!\./)\S+@", line)
+    )
+
+
+def test_deploys_install_only_what_the_program_needs() -> None:
+    for name in ("deploy.yml", "drift.yml"):
+        for job in _load(name)["jobs"].values():
+            setup = [s for s in _steps(job) if s.get("uses") == "./.github/actions/setup-project"]
+            assert setup and all(not s.get("with", {}).get("extras") for s in setup), name
+            assert not any("pytest" in str(s.get("run", "")) for s in _steps(job)), name
+    steps = [s for job in _load("preview.yml")["jobs"].values() for s in _steps(job)]
+    assert any(s.get("with", {}).get("extras") == "dev" for s in steps)

@@ -5,6 +5,7 @@ apply it, plus the manifest the apply script works from. Deterministic: same inp
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets as pysecrets
 import shlex
@@ -75,8 +76,15 @@ class Secrets:
             *("".join(pysecrets.choice(alphabet) for _ in range(SECRET_LENGTH)) for _ in range(2))
         )
 
+    @property
+    def hits_token(self) -> str:
+        """What lets the benchmark and the rehearsal write through the sample app's /hits:
+        derived from the database password (one-way), so no other secret needs keeping."""
+        mac = hmac.new(self.postgres_password.encode(), b"tunedstack sample app writes", "sha256")
+        return mac.hexdigest()[:32]
+
     def values(self) -> tuple[str, ...]:
-        held = (self.postgres_password, self.redis_password, self.app_deploy_key)
+        held = (self.postgres_password, self.redis_password, self.app_deploy_key, self.hits_token)
         return tuple(v for v in held if v)
 
 

@@ -10,6 +10,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -311,9 +312,16 @@ def test_app_serves_through_haproxy_and_gunicorn(
             daemons.wait_for(healthy, "health endpoint through HAProxy", timeout=60)
             with urllib.request.urlopen(url + settings.app.health_path, timeout=5) as r:
                 assert json.load(r) == {"postgresql": "ok", "redis": "ok"}
+            # Without the token, no write: the box is public.
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(url + "/hits", timeout=5)
+            assert refused.value.code == 403
+            writes = urllib.request.Request(
+                url + "/hits", headers={"X-Tunedstack-Token": secrets.hits_token}
+            )
             counters, rows = [], []
             for _ in range(3):
-                with urllib.request.urlopen(url + "/hits", timeout=5) as r:
+                with urllib.request.urlopen(writes, timeout=5) as r:
                     hit = json.load(r)
                 counters.append(hit["counter"])
                 rows.append(hit["row"])

@@ -148,7 +148,13 @@ def measure(
             if seed is not None:
                 log(f"{mode}: seed scenario, {seed.clients} clients over {seed.ramp_s:.0f}s")
                 sampler = ConnectionSampler(vm)
-                result = run_seed(seed, f"http://{target}", mode, out / "raw")
+                result = run_seed(
+                    seed,
+                    f"http://{target}",
+                    mode,
+                    out / "raw",
+                    hits_token=rehearsal.secrets.hits_token,
+                )
                 result.peak_connections = sampler.stop()
                 results.append(result)
             if c10k is not None:

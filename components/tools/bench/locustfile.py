@@ -9,6 +9,8 @@ from locust import HttpUser, between, task
 THINK_S = float(os.environ.get("TUNEDSTACK_THINK_S", "30"))
 PATH = os.environ.get("TUNEDSTACK_PATH", "/hits")
 TIMEOUT_S = float(os.environ.get("TUNEDSTACK_TIMEOUT_S", "30"))
+# The sample app writes on /hits only for requests that carry the box's token.
+HEADERS = {"X-Tunedstack-Token": os.environ.get("TUNEDSTACK_HITS_TOKEN", "")}
 
 
 class SeedClient(HttpUser):
@@ -17,4 +19,4 @@ class SeedClient(HttpUser):
 
     @task
     def read_write(self) -> None:
-        self.client.get(PATH, name=PATH, timeout=TIMEOUT_S)
+        self.client.get(PATH, name=PATH, timeout=TIMEOUT_S, headers=HEADERS)

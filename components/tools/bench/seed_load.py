@@ -71,12 +71,18 @@ def parse_history(prefix: Path) -> tuple[Series, int | None]:
 
 
 def run_seed(
-    profile: SeedProfile, url: str, mode: str, work: Path, peak_connections: int = 0
+    profile: SeedProfile,
+    url: str,
+    mode: str,
+    work: Path,
+    peak_connections: int = 0,
+    hits_token: str = "",
 ) -> ProfileResult:
     work.mkdir(parents=True, exist_ok=True)
     prefix = work / f"seed-{mode}"
     env = {
         **os.environ,
+        "TUNEDSTACK_HITS_TOKEN": hits_token,
         "TUNEDSTACK_THINK_S": str(profile.think_time_s),
         "TUNEDSTACK_PATH": profile.path,
         "TUNEDSTACK_TIMEOUT_S": str(profile.request_timeout_s),

@@ -177,12 +177,15 @@ def compare(found: list[Expectation], measured: dict[str, str]) -> list[Check]:
     ]
 
 
-def http_json(url: str, attempts: int = 20, delay: float = 3.0) -> tuple[int, dict[str, object]]:
+def http_json(
+    url: str, attempts: int = 20, delay: float = 3.0, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, object]]:
     """GET with retries: the guest accepts connections late."""
     last: Exception | None = None
+    request = urllib.request.Request(url, headers=headers or {})
     for _ in range(attempts):
         try:
-            with urllib.request.urlopen(url, timeout=15) as response:
+            with urllib.request.urlopen(request, timeout=15) as response:
                 return response.status, json.load(response)
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"{}")

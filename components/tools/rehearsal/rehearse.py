@@ -129,14 +129,20 @@ BAD_CHANGES = (
         "FATAL CONFIG FILE ERROR",
         "rolled back before any service was touched",
     ),
-    # Redis reads it but cannot start on it: the restart fails and is rolled back.
+    # Redis reads it but cannot start on it (the check runs on its own socket): the restart
+    # fails and is rolled back.
     BadChange(
         "a redis.conf Redis cannot start on",
-        lambda conf: conf.replace("dir /var/lib/redis", "dir /var/lib/redis/missing"),
-        "/var/lib/redis/missing",
+        lambda conf: conf + "unixsocket /run/redis-missing/redis.sock\n",
+        "Failed opening Unix socket",
         "rolled back: the box serves the files it had before this change",
     ),
 )
+
+
+def hits_headers(secrets: Secrets) -> dict[str, str]:
+    """What lets a request write through the sample app's /hits."""
+    return {"X-Tunedstack-Token": secrets.hits_token}
 
 
 def with_content(rendered: Rendered, path: str, rewrite: Callable[[str], str]) -> Rendered:
@@ -336,7 +342,9 @@ class Rehearsal:
         return checks, measured
 
     def hit(self, vm: Vm) -> dict[str, object]:
-        status, body = http_json(f"http://127.0.0.1:{vm.http_port}/hits")
+        status, body = http_json(
+            f"http://127.0.0.1:{vm.http_port}/hits", headers=hits_headers(self.secrets)
+        )
         if status != 200:
             raise RuntimeError(f"/hits answered {status}: {body}")
         return body

@@ -2,12 +2,17 @@
 
 Two endpoints exercise the whole path HAProxy -> gunicorn -> PostgreSQL + Redis:
   GET /healthz  200 when PostgreSQL answers `SELECT 1` and Redis answers PING, else 503
-  GET /hits     one real write and read on both: a row in PostgreSQL, a counter in Redis
-Connections are opened once per worker process and reused, as a pooled app would.
+  GET /hits     one real write and read on both: a row in PostgreSQL, a counter in Redis;
+                only with the `X-Tunedstack-Token` header the benchmark and the rehearsal
+                send (TUNEDSTACK_HITS_TOKEN in app.env), so a public box is no open write
+                endpoint: anyone else gets 403 and nothing is written
+Connections are opened once per worker process and reused, as a pooled app would. Errors are
+logged (gunicorn's error log), never sent: the world sees only which dependency failed.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import threading
@@ -18,6 +23,7 @@ import psycopg2
 import redis
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+TOKEN_HEADER = "HTTP_X_TUNEDSTACK_TOKEN"
 
 _local = threading.local()
 
@@ -52,7 +58,11 @@ def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> I
     return [data]
 
 
-def _health() -> tuple[str, dict[str, Any]]:
+def _log(environ: dict[str, Any], what: str, error: Exception) -> None:
+    environ["wsgi.errors"].write(f"tunedstack_app: {what}: {type(error).__name__}: {error}\n")
+
+
+def _health(environ: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     checks: dict[str, str] = {}
     for name, probe in (("postgresql", _probe_pg), ("redis", _probe_redis)):
         try:
@@ -60,7 +70,8 @@ def _health() -> tuple[str, dict[str, Any]]:
             checks[name] = "ok"
         except Exception as e:  # any failure of a dependency is a failed health check
             _local.__dict__.pop("pg" if name == "postgresql" else "redis", None)
-            checks[name] = f"error: {type(e).__name__}: {e}"
+            _log(environ, f"health of {name}", e)
+            checks[name] = "error"
     healthy = all(v == "ok" for v in checks.values())
     return ("200 OK" if healthy else "503 Service Unavailable"), checks
 
@@ -86,17 +97,26 @@ def _hits() -> dict[str, Any]:
     return {"row": row_id, "at": at.isoformat(), "counter": counter, "pid": os.getpid()}
 
 
+def _may_write(environ: dict[str, Any]) -> bool:
+    token = os.environ.get("TUNEDSTACK_HITS_TOKEN", "")
+    given = str(environ.get(TOKEN_HEADER, ""))
+    return bool(token) and hmac.compare_digest(given.encode(), token.encode())
+
+
 def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     path = environ.get("PATH_INFO", "/")
     if path == "/healthz":
-        status, checks = _health()
+        status, checks = _health(environ)
         return _json(start_response, status, checks)
     if path == "/hits":
+        if not _may_write(environ):
+            return _json(start_response, "403 Forbidden", {"error": "writes need the token"})
         try:
             return _json(start_response, "200 OK", _hits())
         except Exception as e:
             _local.__dict__.clear()
-            return _json(start_response, "503 Service Unavailable", {"error": str(e)})
+            _log(environ, "hits", e)
+            return _json(start_response, "503 Service Unavailable", {"error": "unavailable"})
     if path == "/":
         return _json(start_response, "200 OK", {"service": "tunedstack sample app"})
     return _json(start_response, "404 Not Found", {"error": "not found"})
