@@ -26,6 +26,9 @@ class Paths:
     # One apply at a time: the rollout's, a first boot's, an operator's.
     apply_lock: str = "/var/lib/tunedstack/apply.lock"
     sysctl_conf: str = "/etc/sysctl.d/60-tunedstack.conf"
+    # sshd keeps the first value it reads, and reads its drop-ins in name order: sorting first
+    # makes ours win over an image's (Debian's cloud images ship 50-cloud-init.conf).
+    sshd_dropin: str = "/etc/ssh/sshd_config.d/00-tunedstack.conf"
     haproxy_cfg: str = "/etc/haproxy/haproxy.cfg"
     redis_conf: str = "/etc/redis/redis.conf"
     root_authorized_keys: str = "/root/.ssh/authorized_keys"

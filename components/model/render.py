@@ -221,9 +221,7 @@ def file_specs(settings: Settings, sz: Sizing) -> list[FileSpec]:
         ),
         FileSpec("/etc/systemd/system/tunedstack-app.service", "app.service.j2", app_restart),
         FileSpec(PATHS.app_env, "app.env.j2", ("restart:tunedstack-app.service",), mode="0600"),
-        FileSpec(
-            "/etc/ssh/sshd_config.d/60-tunedstack.conf", "sshd.conf.j2", ("reload:ssh.service",)
-        ),
+        FileSpec(PATHS.sshd_dropin, "sshd.conf.j2", ("reload:ssh.service",)),
         FileSpec("/etc/apt/apt.conf.d/20auto-upgrades", "auto-upgrades.j2"),
         FileSpec(PATHS.apply_script, "apply.sh.j2", mode="0755"),
         FileSpec(PATHS.firstboot_script, "firstboot.sh.j2", mode="0755"),
@@ -240,7 +238,7 @@ def file_specs(settings: Settings, sz: Sizing) -> list[FileSpec]:
 # the packages and the scripts; everything else stays as the distribution ships it.
 STOCK_KEEPS = (
     PATHS.app_env,
-    "/etc/ssh/sshd_config.d/60-tunedstack.conf",
+    PATHS.sshd_dropin,
     "/etc/apt/apt.conf.d/20auto-upgrades",
     PATHS.apply_script,
     PATHS.firstboot_script,

@@ -365,9 +365,10 @@ class Settings(_Model):
     @field_validator("label")
     @classmethod
     def _label_shape(cls, v: str) -> str:
-        if v and not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9_.\-]{1,62})[A-Za-z0-9]", v):
+        # The Linode API takes 64; the provider Pulumi drives refuses more than 50 at preview.
+        if v and not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9_.\-]{1,48})[A-Za-z0-9]", v):
             raise ValueError(
-                "must be 3-64 letters, digits, `-`, `_` or `.`, starting and ending alphanumeric"
+                "must be 3-50 letters, digits, `-`, `_` or `.`, starting and ending alphanumeric"
             )
         return v
 
@@ -377,6 +378,17 @@ class Settings(_Model):
         if isinstance(v, bool) or v == AUTO:
             return v
         raise ValueError(f"must be true, false or `{AUTO}` (on in production)")
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: list[str]) -> list[str]:
+        for tag in v:
+            # Linode's tag labels: 3-50 characters.
+            if not 3 <= len(tag) <= 50 or not tag.isprintable():
+                raise ValueError(f"{tag[:50]!r} is not a Linode tag: 3-50 printable characters")
+        if len(set(v)) != len(v):
+            raise ValueError("lists a tag twice")
+        return v
 
     @field_validator("admin_cidrs")
     @classmethod
@@ -414,6 +426,12 @@ class Settings(_Model):
             raise ValueError(
                 "production stacks must set `adminCidrs` (who may reach SSH), "
                 "e.g. ['203.0.113.0/24']"
+            )
+        everyone = [c for c in self.admin_cidrs if ipaddress.ip_network(c).prefixlen == 0]
+        if self.environment == "production" and everyone:
+            raise ValueError(
+                f"production stacks may not open SSH to the whole internet ({everyone[0]} in "
+                "`adminCidrs`): list the networks you and the deploy run from"
             )
         return self
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import subprocess
 import sys
 import tempfile
@@ -43,11 +44,20 @@ def write_tree(rendered: Rendered, document: str, out: Path) -> list[Path]:
     for f in rendered.files:
         target = out / f.path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(f.content)
-        target.chmod(int(f.mode, 8))
+        _write(target, f.content, int(f.mode, 8))
         written.append(target)
-    (out / USER_DATA).write_text(document)
+    # The first-boot document holds the box's SSH host key.
+    _write(out / USER_DATA, document, 0o600)
     return [*written, out / USER_DATA]
+
+
+def _write(path: Path, text: str, mode: int) -> None:
+    """Created with its mode, never readable by others for a moment, even when it existed."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    path.chmod(mode)  # the umask may have taken bits off
 
 
 def read_tree(folder: Path) -> dict[str, str]:

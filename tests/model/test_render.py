@@ -420,7 +420,7 @@ def test_stock_keeps_distribution_defaults(stock: tuple[Settings, Sizing, Render
         PATHS.gunicorn_conf,
         "/etc/systemd/system/tunedstack-app.service",
         PATHS.app_env,
-        "/etc/ssh/sshd_config.d/60-tunedstack.conf",
+        PATHS.sshd_dropin,
         "/etc/apt/apt.conf.d/20auto-upgrades",
         PATHS.apply_script,
         PATHS.firstboot_script,

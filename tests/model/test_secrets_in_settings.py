@@ -90,3 +90,29 @@ def test_without_a_deploy_key_no_key_file_is_rendered() -> None:
     rendered = render_files("staging", settings, size(settings), Secrets.placeholders())
     assert PATHS.app_deploy_key not in rendered.by_path()
     assert "GIT_SSH_COMMAND" not in rendered.by_path()[PATHS.firstboot_script].content
+
+
+def test_production_may_not_open_ssh_to_everyone() -> None:
+    for everyone in ("0.0.0.0/0", "::/0"):
+        message = _error({"environment": "production", "adminCidrs": [everyone]})
+        assert "may not open SSH to the whole internet" in message
+    staging = validate({**BASE, "adminCidrs": ["0.0.0.0/0"]}, "t")
+    assert staging.admin_cidrs == ["0.0.0.0/0"]
+
+
+@pytest.mark.parametrize("tags", [["ab"], ["x" * 51], ["ok-tag", "ok-tag"]])
+def test_tags_the_linode_api_refuses_are_refused_at_preview(tags: list[str]) -> None:
+    assert "tunedstack:tags" in _error({"tags": tags})
+
+
+def test_a_label_the_provider_refuses_is_refused_at_preview() -> None:
+    assert "must be 3-50" in _error({"label": "a" * 51})
+    assert validate({**BASE, "label": "a" * 50}, "t").label == "a" * 50
+
+
+def test_ours_is_the_sshd_drop_in_sshd_reads_first() -> None:
+    settings = load_stack_file(PACKAGE_ROOT / "stacks", "staging")
+    rendered = render_files("staging", settings, size(settings), Secrets.placeholders())
+    dropin = Path(PATHS.sshd_dropin)
+    assert dropin.name < "50-cloud-init.conf"
+    assert "PasswordAuthentication no" in rendered.by_path()[PATHS.sshd_dropin].content

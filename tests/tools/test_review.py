@@ -34,3 +34,17 @@ def test_the_cli_module_is_found_in_old_and_new_layouts(tmp_path: Path) -> None:
     (tmp_path / "components").mkdir()
     (tmp_path / "components" / "cli.py").write_text("")
     assert cli_module(tmp_path) == "components.cli"
+
+
+def test_render_writes_the_document_and_private_files_for_their_owner_only(
+    tmp_path: Path,
+) -> None:
+    rendered, document = render_stack(REPO, "staging", Secrets.generate())
+    written = write_tree(rendered, document, tmp_path / "out")
+    modes = {p.name: p.stat().st_mode & 0o777 for p in written}
+    assert modes["user-data"] == 0o600
+    assert modes["app.env"] == 0o600 and modes["redis.conf"] == 0o640
+    # Rendering again over the same folder keeps them private.
+    (tmp_path / "out/user-data").chmod(0o644)
+    write_tree(rendered, document, tmp_path / "out")
+    assert (tmp_path / "out/user-data").stat().st_mode & 0o777 == 0o600
