@@ -294,13 +294,18 @@ class Rehearsal:
     def roll_out(self, vm: Vm, rendered: Rendered, check: bool = True) -> str:
         """What the Pulumi rollout runs, byte for byte: its script, the bundle on stdin."""
         self.log(f"rollout to {vm.name}: {len(rendered.files)} files")
-        result = vm.ssh(
+        result = self.rollout_run(vm, rendered, check)
+        return result.stdout + result.stderr
+
+    def rollout_run(
+        self, vm: Vm, rendered: Rendered, check: bool
+    ) -> subprocess.CompletedProcess[str]:
+        return vm.ssh(
             rollout_script(rendered.content_hash, vm.name),
             stdin=bundle(rendered),
             timeout=ROLLOUT_TIMEOUT_S,
             check=check,
         )
-        return result.stdout + result.stderr
 
     def boot(
         self,
@@ -496,12 +501,7 @@ class Rehearsal:
         render: every managed file as it was, the app healthy through HAProxy."""
         pushed = with_content(changed, PATHS.redis_conf, bad.rewrite)
         self.log(f"rollout to {vm.name}: {bad.name} (must fail)")
-        result = vm.ssh(
-            rollout_script(pushed.content_hash, vm.name),
-            stdin=bundle(pushed),
-            timeout=ROLLOUT_TIMEOUT_S,
-            check=False,
-        )
+        result = self.rollout_run(vm, pushed, check=False)
         output = result.stdout + result.stderr
         kept = files_check(current, vm.ssh(files_script(current)).stdout)
         status, health = http_json(
