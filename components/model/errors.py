@@ -11,6 +11,8 @@ SHOWN_CHARS = 60
 # Shown as what they are, never as what they hold.
 _PRIVATE_KEY = re.compile(r"PRIVATE KEY|PuTTY-User-Key-File")
 _URL_CREDENTIALS = re.compile(r"(://)[^/@\s'\"]+@")
+# The key of a problem with the file as a whole (it is not valid YAML, has no `config:`...).
+FILE = "(file)"
 # At most this many problems listed; the rest counted.
 MAX_PROBLEMS = 20
 
@@ -33,6 +35,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        if self.key == FILE:
+            return self.message
         return f"{self.key} = {shown(self.value)}: {self.message}"
 
 

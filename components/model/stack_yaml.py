@@ -84,6 +84,11 @@ def parse(data: bytes | str) -> object:
             ) from None
     try:
         return yaml.load(data, Loader=_StrictLoader)  # a SafeLoader subclass: no tags
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = (e.problem or "a syntax error")[:200]
+        raise StackYamlError(f"{where}not valid YAML ({problem})") from None
     except yaml.YAMLError as e:
         raise StackYamlError(f"not valid YAML: {shorten(str(e), 300)}") from None
     except RecursionError:

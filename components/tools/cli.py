@@ -15,6 +15,7 @@ from components.model.project import project_root, stacks_dir
 from components.model.render import Secrets
 from components.model.settings import load_stack_file
 from components.model.sizing import size
+from components.tools.bench.profiles import SMOKE_C10K, SMOKE_SEED, C10kProfile, SeedProfile
 from components.tools.explain import explain_json, explain_text
 from components.tools.review import (
     comment_body,
@@ -78,8 +79,11 @@ def _diff(args: argparse.Namespace) -> int:
         if args.format == "comment":
             base = args.old_file.name if args.old_file else args.base
             print(comment_body(args.stack, base, diff), end="")
-        else:
+        elif diff:
             print(diff, end="")
+        else:
+            base = args.old_file.name if args.old_file else args.base
+            print(f"no changes to the rendered files of stack {args.stack} against {base}")
     return 0
 
 
@@ -109,7 +113,6 @@ def _bench(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from components.tools.bench.bench import bench
-    from components.tools.bench.profiles import SMOKE_C10K, SMOKE_SEED, C10kProfile, SeedProfile
 
     seed = SMOKE_SEED if args.smoke else SeedProfile()
     c10k = SMOKE_C10K if args.smoke else C10kProfile()
@@ -161,7 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     explain = sub.add_parser("explain", help="the plan, the memory budget and key tunables")
     _stack_args(explain)
-    explain.add_argument("--format", choices=("text", "json"), default="text")
+    explain.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people, json for scripts (default: text)",
+    )
     explain.set_defaults(handler=_explain)
 
     render = sub.add_parser("render", help="write the box's files and its user-data to a folder")
@@ -194,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=("text", "comment"),
         default="text",
-        help="comment: Markdown for a pull request comment",
+        help="text: a unified diff; comment: Markdown for a pull request comment (default: text)",
     )
     diff.set_defaults(handler=_diff)
 
@@ -211,17 +219,60 @@ def build_parser() -> argparse.ArgumentParser:
         "bench", help="load-test the stock and the tuned box in the VM, side by side"
     )
     _stack_args(bench_cmd)
-    bench_cmd.add_argument("--profile", choices=("seed", "c10k", "both"), default="both")
-    bench_cmd.add_argument("--smoke", action="store_true", help="small counts, short runs")
-    bench_cmd.add_argument("--out", type=Path, default=Path("bench-results"))
-    bench_cmd.add_argument("--testers", type=int)
-    bench_cmd.add_argument("--clients-per-tester", type=int)
-    bench_cmd.add_argument("--spawn-per-tester", type=float, help="clients added per second")
-    bench_cmd.add_argument("--think-time", type=float, help="seconds between a client's requests")
-    bench_cmd.add_argument("--hold", type=float, help="seconds at full load")
-    bench_cmd.add_argument("--connections", type=int, help="C10K connections")
+    seed, c10k, smoke_seed, smoke_c10k = SeedProfile(), C10kProfile(), SMOKE_SEED, SMOKE_C10K
     bench_cmd.add_argument(
-        "--request-interval", type=float, help="C10K: seconds between requests on one connection"
+        "--profile",
+        choices=("seed", "c10k", "both"),
+        default="both",
+        help="which load to run: the seed's clients, C10K connections, or both (default: both)",
+    )
+    bench_cmd.add_argument("--smoke", action="store_true", help="small counts, short runs")
+    bench_cmd.add_argument(
+        "--out",
+        type=Path,
+        default=Path("bench-results"),
+        help="folder for the results, figures and raw data (default: bench-results)",
+    )
+    bench_cmd.add_argument(
+        "--testers",
+        type=int,
+        help=f"seed: load generators (default: {seed.testers}; smoke: {smoke_seed.testers})",
+    )
+    bench_cmd.add_argument(
+        "--clients-per-tester",
+        type=int,
+        help=f"seed: clients each tester adds (default: {seed.clients_per_tester}; "
+        f"smoke: {smoke_seed.clients_per_tester})",
+    )
+    bench_cmd.add_argument(
+        "--spawn-per-tester",
+        type=float,
+        help=f"seed: clients added per second per tester (default: "
+        f"{seed.spawn_per_tester_per_s:g}; smoke: {smoke_seed.spawn_per_tester_per_s:g})",
+    )
+    bench_cmd.add_argument(
+        "--think-time",
+        type=float,
+        help=f"seed: seconds between a client's requests (default: {seed.think_time_s:g}; "
+        f"smoke: {smoke_seed.think_time_s:g})",
+    )
+    bench_cmd.add_argument(
+        "--hold",
+        type=float,
+        help=f"seconds at full load, both profiles (default: seed {seed.hold_s:g}, C10K "
+        f"{c10k.hold_s:g}; smoke: {smoke_seed.hold_s:g}, {smoke_c10k.hold_s:g})",
+    )
+    bench_cmd.add_argument(
+        "--connections",
+        type=int,
+        help=f"C10K: connections held open (default: {c10k.connections}; "
+        f"smoke: {smoke_c10k.connections})",
+    )
+    bench_cmd.add_argument(
+        "--request-interval",
+        type=float,
+        help=f"C10K: seconds between requests on one connection (default: "
+        f"{c10k.request_interval_s:g}; smoke: {smoke_c10k.request_interval_s:g})",
     )
     bench_cmd.set_defaults(handler=_bench)
 

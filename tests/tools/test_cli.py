@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from components.tools.cli import main
+from components.tools.cli import build_parser, main
 
 
 def test_explain_text(capsys: pytest.CaptureFixture[str], stack_name: str) -> None:
@@ -151,11 +152,13 @@ def test_diff_shows_a_sizing_code_change_too(
     assert "--- a/etc/redis/redis.conf" in out and "+maxmemory " in out
 
 
-def test_diff_with_no_change_is_empty(
+def test_diff_with_no_change_says_so(
     capsys: pytest.CaptureFixture[str], project_copy: Path
 ) -> None:
     assert main(["diff", "--stack", "staging", "--project-dir", str(project_copy)]) == 0
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr().out == (
+        "no changes to the rendered files of stack staging against HEAD\n"
+    )
 
 
 def test_diff_of_a_new_stack_shows_every_file_added(
@@ -217,3 +220,59 @@ def test_pr_comment_without_changes(capsys: pytest.CaptureFixture[str], project_
         == 0
     )
     assert "No rendered file changes" in capsys.readouterr().out
+
+
+def test_every_option_of_every_command_has_help_with_its_default() -> None:
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, command in sub.choices.items():
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction) or not action.option_strings:
+                continue
+            where = f"{name} {action.option_strings[0]}"
+            assert action.help, where
+            shown = action.default not in (None, False, [], argparse.SUPPRESS)
+            if shown and not action.required and action.dest != "project_dir":
+                assert f"default: {action.default}" in action.help, where
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (
+            "config:\n  tunedstack:region: us-east\n  tunedstack:plan: [a\n",
+            "  - line 4, column 1: not valid YAML (expected ',' or ']'",
+        ),
+        (
+            "tunedstack:region: us-east\ntunedstack:plan: g6-standard-2\n",
+            "  - the settings go under a `config:` key "
+            "(found `tunedstack:region` at the top level)",
+        ),
+        (
+            "config:\n  region: us-east\n  tunedstack:plan: g6-standard-2\n",
+            "  - region = (missing): did you mean `tunedstack:region`?",
+        ),
+        (
+            "config:\n  tunedstack:region: us-east\n  tunedstack:plan: g6-standard-2\n"
+            "  tunedstack:volumeSizeG: 20\n",
+            "unknown setting; did you mean `volumeSizeGb`?",
+        ),
+        (
+            "config:\n  tunedstack:region: us-east\n  tunedstack:plan: g6-standard-2\n"
+            "  tunedstack:workload:\n    peakConnection: 20\n",
+            "tunedstack:workload.peakConnection = 20: unknown setting; "
+            "did you mean `peakConnections`?",
+        ),
+    ],
+)
+def test_errors_say_where_and_what_was_meant(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, repo: Path, text: str, says: str
+) -> None:
+    shutil.copy(repo / "Pulumi.yaml", tmp_path)
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "Pulumi.bad.yaml").write_text(text)
+    assert main(["explain", "--stack", "bad", "--project-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tunedstack: stacks/Pulumi.bad.yaml: ")
+    assert says in err, err
+    assert "(file)" not in err and "<unicode string>" not in err
