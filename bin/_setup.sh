@@ -13,6 +13,7 @@ setup_venv() {  # $1: pip extras, e.g. "dev" or ""
         python3 -m venv .venv
     fi
     if [ ! -f "$stamp" ] || ! grep -qxF "$want" "$stamp"; then
+        echo "tunedstack: installing $spec into .venv (once; about a minute; log: .venv/pip.log)" >&2
         { .venv/bin/python -m pip install --upgrade pip \
             && .venv/bin/python -m pip install -e "$spec"; } > .venv/pip.log 2>&1 \
             || { tail -20 .venv/pip.log >&2; return 1; }

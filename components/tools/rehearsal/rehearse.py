@@ -83,10 +83,14 @@ class Report:
                 f"\n== {phase.name}: {passed}/{len(phase.checks)} passed in {phase.seconds:.0f}s"
             )
             width = max((len(c.name) for c in phase.checks), default=10)
+            # Measured and expected side by side: a reader learns what the box was sized to.
+            shown = {id(c): " ".join(c.measured.split()) for c in phase.checks}
+            measured = min(max([len("measured"), *(len(m) for m in shown.values())]), 40)
+            lines.append(f"        {'check':<{width}}  {'measured':<{measured}}  expected")
             for c in phase.checks:
                 mark = "PASS" if c.ok else "FAIL"
-                detail = c.measured if c.ok else f"{c.measured!r} (expected {c.expected!r})"
-                lines.append(f"  {mark}  {c.name:<{width}}  {detail}")
+                value = shown[id(c)]
+                lines.append(f"  {mark}  {c.name:<{width}}  {value:<{measured}}  {c.expected}")
         lines.append(f"\nRESULT: {'PASS' if self.ok else 'FAIL'}")
         return "\n".join(lines)
 

@@ -14,8 +14,10 @@ from components.model.project import PACKAGE_ROOT
 from components.model.render import Secrets, render_files
 from components.model.settings import load_stack_file
 from components.model.sizing import size
+from components.tools.rehearsal.checks import Check
 from components.tools.rehearsal.rehearse import (
     BAD_CHANGES,
+    Phase,
     Report,
     day2_settings,
     rehearse,
@@ -88,3 +90,21 @@ def test_rehearsal_went_through_every_phase(report: Report) -> None:
         assert checks["every managed file is the current render"].ok, phase.name
         assert checks["ssh host key is the pinned one"].ok, phase.name
         assert checks["sysctl keys are the ones overrides are checked against"].ok, phase.name
+
+
+def test_the_report_shows_measured_and_expected_side_by_side() -> None:
+    report = Report("staging", "tcg", "probe")
+    report.phases.append(
+        Phase(
+            "first boot",
+            12.0,
+            [Check("gunicorn workers", True, "5", "5"), Check("redis maxmemory", False, "1", "2")],
+        )
+    )
+    lines = report.text().splitlines()
+    header = next(line for line in lines if "expected" in line and "check" in line)
+    passed = next(line for line in lines if line.startswith("  PASS"))
+    failed = next(line for line in lines if line.startswith("  FAIL"))
+    assert passed.split() == ["PASS", "gunicorn", "workers", "5", "5"]
+    assert failed.split() == ["FAIL", "redis", "maxmemory", "1", "2"]
+    assert header.index("expected") == passed.rindex("5") == failed.rindex("2")
