@@ -15,6 +15,8 @@ from components.model.settings import (
     RETIRED,
     Settings,
     plaintext_secret,
+    setting_keys,
+    unknown_key_message,
     validate,
 )
 
@@ -23,19 +25,13 @@ def _unknown_keys(stack: str) -> None:
     """A `tunedstack:` key the program does not read is a typo or a retired setting: never
     silently ignored (a retired sshPrivateKey would sit in the stack file for nothing)."""
     given = set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.get_config_env())
-    known = {f.alias or n for n, f in Settings.model_fields.items()} | {DEPLOY_KEY_SETTING}
+    known = setting_keys()
     prefix = f"{NAMESPACE}:"
     unknown = sorted(k.removeprefix(prefix) for k in given if k.startswith(prefix))
     problems = [
-        Problem(
-            f"{prefix}{key}",
-            MISSING,
-            f"{RETIRED[key]}: remove it (`pulumi config rm {prefix}{key}`)"
-            if key in RETIRED
-            else "unknown setting; valid keys: " + ", ".join(sorted(known)),
-        )
+        Problem(f"{prefix}{key}", MISSING, unknown_key_message(key, known, key in RETIRED))
         for key in unknown
-        if key not in known
+        if key not in known and key != DEPLOY_KEY_SETTING
     ]
     if problems:
         raise SettingsError(f"stacks/Pulumi.{stack}.yaml", problems)
@@ -46,8 +42,7 @@ def load_pulumi_config(stack: str) -> Settings:
     _unknown_keys(stack)
     config = pulumi.Config(NAMESPACE)
     raw: dict[str, Any] = {}
-    for name, field in Settings.model_fields.items():
-        key = field.alias or name
+    for key in setting_keys():
         value = config.get(key)
         if value is None:
             continue

@@ -35,6 +35,8 @@ VOLUME_WAIT_SECONDS = 600
 HEALTH_WAIT_SECONDS = 180
 # How long an apply waits for another to finish (a first boot takes minutes) before giving up.
 LOCK_WAIT_SECONDS = 900
+# How long the candidate Redis of a config check may take to listen (it loads no data).
+REDIS_CHECK_SECONDS = 10
 _SECRET = re.compile(r"[A-Za-z0-9]{16,128}")
 # Length of generated service passwords (Pulumi's and the rehearsal's alike).
 SECRET_LENGTH = 32
@@ -300,6 +302,7 @@ def _context(stack: str, settings: Settings, sz: Sizing, secrets: Secrets) -> di
         "volume_wait_seconds": VOLUME_WAIT_SECONDS,
         "health_wait_seconds": HEALTH_WAIT_SECONDS,
         "lock_wait_seconds": LOCK_WAIT_SECONDS,
+        "redis_check_tenths": REDIS_CHECK_SECONDS * 10,  # polled every 0.1 s
     }
 
 

@@ -525,13 +525,9 @@ def validate(raw: Mapping[str, Any], source: str) -> Settings:
         for err in e.errors(include_url=False):
             loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
             message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden" and len(loc) == 1 and loc[0] in RETIRED:
-                message = f"{RETIRED[str(loc[0])]}: remove it"
-            elif err["type"] == "extra_forbidden":
-                valid = _valid_keys_at(loc[:-1])
-                close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
-                hint = f"did you mean `{close[0]}`? " if close else ""
-                message = f"unknown setting; {hint}valid keys: " + ", ".join(valid)
+            if err["type"] == "extra_forbidden":
+                retired = len(loc) == 1 and str(loc[0]) in RETIRED
+                message = unknown_key_message(str(loc[-1]), _valid_keys_at(loc[:-1]), retired)
             problems.append(Problem(_key_of(loc), _lookup(raw, loc), message))
         raise SettingsError(source, problems) from None
 
@@ -548,8 +544,18 @@ def _valid_keys_at(loc: tuple[int | str, ...]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
-def _top_level_keys() -> set[str]:
-    return {f.alias or n for n, f in Settings.model_fields.items()}
+def setting_keys() -> list[str]:
+    """Every top-level setting, as written after `tunedstack:`."""
+    return _valid_keys_at(())
+
+
+def unknown_key_message(key: str, valid: list[str], retired: bool = False) -> str:
+    """What to tell a stack that sets `key`, which the model does not have."""
+    if retired:
+        return f"{RETIRED[key]}: remove it (`pulumi config rm {NAMESPACE}:{key}`)"
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f"did you mean `{close[0]}`? " if close else ""
+    return f"unknown setting; {hint}valid keys: " + ", ".join(valid)
 
 
 def to_snake(camel: str) -> str:
@@ -601,7 +607,7 @@ def raw_from_stack_text(text: bytes | str, source: str) -> dict[str, Any]:
     bare = [
         Problem(key, MISSING, f"did you mean `{prefix}{key}`? settings carry the `{prefix}` prefix")
         for key in config
-        if ":" not in key and key in _top_level_keys()
+        if ":" not in key and key in setting_keys()
     ]
     if bare:
         raise SettingsError(source, bare)
