@@ -58,17 +58,17 @@ def key_tunables(sz: Sizing) -> list[Explained]:
         Explained(
             "postgresql.shared_buffers",
             format_kb(p.shared_buffers_kb),
-            f"pgtune: 1/4 of PostgreSQL's {p.memory_mb} MB share",
+            f"pgtune: 1/4 of PostgreSQL's {p.memory_mb} MB share, in whole MB",
         ),
         Explained(
             "postgresql.effective_cache_size",
             format_kb(p.effective_cache_size_kb),
-            "pgtune: 3/4 of the share",
+            "pgtune: 3/4 of the share, in whole MB",
         ),
         Explained(
             "postgresql.work_mem",
             format_kb(p.work_mem_kb),
-            "pgtune: (share - shared_buffers) / ((connections + workers) x 3), >= 4MB",
+            "pgtune: (share - shared_buffers) / ((connections + workers) x 3), >= 4MB, in whole MB",
         ),
         Explained(
             "redis.maxmemory",

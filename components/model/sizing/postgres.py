@@ -1,6 +1,7 @@
 """PostgreSQL tunables: le0pard/pgtune's formulas (web profile, Linux, SSD) on PostgreSQL's share.
 
 One small function per setting, as pgtune has them; memory is in kB, as pgtune computes it.
+The tunables then keep whole megabytes (`whole_mb`), so every memory setting reads in MB or GB.
 """
 
 from __future__ import annotations
@@ -175,6 +176,14 @@ class PostgresTunables:
         return lines
 
 
+def whole_mb(value_kb: int) -> int:
+    """pgtune's kB, rounded down to a whole MB (at least 1 MB). A remainder under 1 MB changes
+    nothing PostgreSQL does (it keeps shared_buffers and wal_buffers in 8 kB pages), yet it made
+    prod read `shared_buffers 2403840kB` beside staging's `451MB`. Down, so the memory budget
+    stays an upper bound."""
+    return max(MB, value_kb // MB * MB)
+
+
 def format_kb(value_kb: int) -> str:
     """pgtune's formatting: the largest of GB/MB/kB that divides the value exactly."""
     if value_kb % GB == 0:
@@ -186,19 +195,19 @@ def format_kb(value_kb: int) -> str:
 
 def size_postgres(memory_mb: int, cpus: int, connections: int, version: int) -> PostgresTunables:
     memory_kb = memory_mb * MB
-    sb = shared_buffers(memory_kb)
-    mwm = maintenance_work_mem(memory_kb)
+    sb = whole_mb(shared_buffers(memory_kb))
+    mwm = whole_mb(maintenance_work_mem(memory_kb))
     return PostgresTunables(
         version=version,
         memory_mb=memory_mb,
         cpus=cpus,
         max_connections=connections,
         shared_buffers_kb=sb,
-        effective_cache_size_kb=effective_cache_size(memory_kb),
+        effective_cache_size_kb=whole_mb(effective_cache_size(memory_kb)),
         maintenance_work_mem_kb=mwm,
         autovacuum_work_mem_kb=autovacuum_work_mem(mwm),
-        work_mem_kb=work_mem(memory_kb, sb, connections, cpus),
-        wal_buffers_kb=wal_buffers(sb),
+        work_mem_kb=whole_mb(work_mem(memory_kb, sb, connections, cpus)),
+        wal_buffers_kb=whole_mb(wal_buffers(sb)),
         min_wal_size_kb=min_wal_size(),
         max_wal_size_kb=max_wal_size(),
         checkpoint_completion_target=checkpoint_completion_target(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from components.model.plans import PLANS
 from components.model.sizing import postgres as pg
 from components.model.sizing.postgres import GB, MB, format_kb, size_postgres
 
@@ -111,6 +112,23 @@ def test_format_kb_uses_largest_exact_unit() -> None:
     assert format_kb(115456) == "115456kB"
 
 
+def test_whole_mb_rounds_down_to_a_megabyte_and_keeps_at_least_one() -> None:
+    assert pg.whole_mb(2403840) == 2347 * MB  # prod's share / 4: 2347.5 MB
+    assert pg.whole_mb(451 * MB) == 451 * MB
+    assert pg.whole_mb(32) == MB
+
+
+@pytest.mark.parametrize("plan", sorted(PLANS))
+@pytest.mark.parametrize("connections", [10, 113, 1000])
+def test_every_memory_setting_reads_in_whole_mb_or_gb(plan: str, connections: int) -> None:
+    spec = PLANS[plan]
+    for memory_mb in (spec.memory_mb // 4, spec.memory_mb * 3 // 7):
+        conf = size_postgres(memory_mb, spec.vcpus, connections, 15).conf()
+        memory = {k: v for k, v in conf.items() if v[-2:] in ("kB", "MB", "GB")}
+        assert "shared_buffers" in memory and "work_mem" in memory
+        assert all(v.endswith(("MB", "GB")) for v in memory.values()), (plan, memory)
+
+
 # Full configurations, worked out by hand from the formulas (share MB, cpus, connections, PG).
 def test_full_config_2gb_2cpu_pg15() -> None:
     t = size_postgres(2048, 2, 100, 15)
@@ -124,7 +142,7 @@ def test_full_config_2gb_2cpu_pg15() -> None:
         "default_statistics_target": "100",
         "random_page_cost": "1.1",
         "effective_io_concurrency": "200",
-        "work_mem": "4854kB",  # (2097152 - 524288) / ((100 + 8 default workers) * 3)
+        "work_mem": "4MB",  # (2097152 - 524288) / ((100 + 8 default workers) * 3) = 4854 kB
         "huge_pages": "off",
         "min_wal_size": "1GB",
         "max_wal_size": "4GB",
@@ -140,7 +158,7 @@ def test_full_config_8gb_4cpu_pg15() -> None:
     assert conf["effective_cache_size"] == "6GB"
     assert conf["maintenance_work_mem"] == "512MB"
     assert conf["huge_pages"] == "try"  # shared_buffers reached 2 GB
-    assert conf["work_mem"] == "38836kB"  # (8388608 - 2097152) / ((50 + 4) * 3)
+    assert conf["work_mem"] == "37MB"  # (8388608 - 2097152) / ((50 + 4) * 3) = 38836 kB
     assert conf["max_worker_processes"] == "4"
     assert conf["max_parallel_workers_per_gather"] == "2"
     assert conf["max_parallel_workers"] == "4"
@@ -156,7 +174,7 @@ def test_full_config_32gb_16cpu_pg16() -> None:
     assert conf["maintenance_work_mem"] == "2GB"
     assert conf["autovacuum_work_mem"] == "2GB"
     assert conf["autovacuum_max_workers"] == "4"
-    assert conf["work_mem"] == "38836kB"  # (33554432 - 8388608) / ((200 + 16) * 3)
+    assert conf["work_mem"] == "37MB"  # (33554432 - 8388608) / ((200 + 16) * 3) = 38836 kB
     assert conf["max_parallel_workers_per_gather"] == "4"
     assert conf["wal_compression"] == "lz4"
 
