@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -29,3 +32,75 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_readme_main_job_is_the_staging_rehearsal() -> None:
     readme = (REPO / "README.md").read_text()
     assert "\nbin/tunedstack rehearse --stack staging " in readme
+
+
+FAKE_PYTHON3 = """#!/bin/sh
+# Stands in for the host's python3: venv makes a .venv whose python is the fake pip below.
+[ "$1" = -c ] && exit 0
+sleep 1
+mkdir -p .venv/bin
+cat > .venv/bin/python <<'PY'
+#!/bin/sh
+case "$*" in
+    *--upgrade*) exit 0 ;;
+esac
+sleep 2
+if [ -n "$PIP_FAILS" ]; then echo "ERROR: No matching distribution found for pulumi"; exit 1; fi
+echo "Successfully installed tunedstack"
+PY
+chmod +x .venv/bin/python
+"""
+
+
+def _bootstrap(tmp_path: Path, fail: bool = False) -> tuple[int, list[tuple[float, str]]]:
+    """`setup_venv` as bin/tunedstack runs it on first use, its output a pipe, each line with
+    when it arrived."""
+    fake = tmp_path / "fake-bin"
+    fake.mkdir()
+    (fake / "python3").write_text(FAKE_PYTHON3)
+    (fake / "python3").chmod(0o755)
+    shutil.copy(REPO / "bin/_setup.sh", tmp_path)
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "PIP_FAILS": "1" if fail else ""}
+    started = time.monotonic()
+    lines = []
+    with subprocess.Popen(
+        ["bash", "-c", 'source ./_setup.sh && setup_venv ""'],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append((time.monotonic() - started, line.rstrip("\n")))
+    return process.returncode, lines
+
+
+STAMP = r"\[\d\d:\d\d:\d\d\] tunedstack: "
+
+
+def test_first_use_says_each_step_as_it_starts_with_its_duration_and_log(tmp_path: Path) -> None:
+    code, lines = _bootstrap(tmp_path)
+    assert code == 0, lines
+    text = [line for _, line in lines]
+    assert re.fullmatch(f"{STAMP}creating the virtualenv .venv \\(about 7 s\\)", text[0])
+    assert re.fullmatch(f"{STAMP}done in 1 s", text[1])
+    assert re.fullmatch(
+        f"{STAMP}installing . into .venv \\(once; about 30 s; log: .venv/pip.log\\)", text[2]
+    )
+    assert re.fullmatch(f"{STAMP}done in 2 s", text[3])
+    # The install's line came out when it started, not with its end.
+    assert lines[3][0] - lines[2][0] > 1.5
+    assert "Successfully installed" in (tmp_path / ".venv/pip.log").read_text()
+    assert (tmp_path / ".venv/.tunedstack-installed").is_file()
+
+
+def test_a_failed_install_shows_its_log_and_is_tried_again_next_time(tmp_path: Path) -> None:
+    code, lines = _bootstrap(tmp_path, fail=True)
+    text = "\n".join(line for _, line in lines)
+    assert code != 0
+    assert "ERROR: No matching distribution found for pulumi" in text
+    assert "failed after 2 s (exit 1; log: .venv/pip.log)" in text
+    assert not (tmp_path / ".venv/.tunedstack-installed").exists()

@@ -105,7 +105,10 @@ def _rehearse(args: argparse.Namespace) -> int:
     _stop_vms_on_sigterm()
     root = project_root(args.project_dir)
     report = rehearse(root, args.stack, keep=args.keep)
-    print(report.text())
+    # Each phase's checks were shown as it ended: the end says how each phase went.
+    print("\n" + report.summary(), flush=True)
+    if args.json is not None:
+        args.json.write_text(report.to_json())
     return 0 if report.ok else 1
 
 
@@ -212,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     _stack_args(rehearse)
     rehearse.add_argument(
         "--keep", action="store_true", help="leave the VM running and print how to reach it"
+    )
+    rehearse.add_argument(
+        "--json",
+        type=Path,
+        metavar="FILE",
+        help="also write the report, every check of every phase, as JSON to FILE (default: none)",
     )
     rehearse.set_defaults(handler=_rehearse)
 

@@ -12,7 +12,6 @@ import subprocess
 import threading
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from multiprocessing.queues import Queue
 from pathlib import Path
@@ -25,15 +24,26 @@ from components.tools.bench.plot import plot
 from components.tools.bench.profiles import C10kProfile, SeedProfile
 from components.tools.bench.results import ProfileResult, ratios, write_results
 from components.tools.bench.seed_load import run_seed
+from components.tools.progress import Progress, progress_for
 from components.tools.rehearsal.checks import http_json
+from components.tools.rehearsal.host import cache_root
 from components.tools.rehearsal.image import BaseImage
 from components.tools.rehearsal.loadlink import LoadLink, enter_private_network
-from components.tools.rehearsal.rehearse import Rehearsal
+from components.tools.rehearsal.rehearse import PREPARE_STEPS, Rehearsal, timings
 from components.tools.rehearsal.vm import Accel, Vm
 
 MODES = ("stock", "tuned")
 LOAD_LINK = LoadLink()
-Log = Callable[[str], None]
+
+
+def bench_steps(seed: SeedProfile | None, c10k: C10kProfile | None) -> tuple[str, ...]:
+    """The benchmark's steps in order: the rehearsal's preparation, then per mode its box and
+    each profile run, then the results."""
+    per_mode = [
+        (f"{mode} box", *([f"{mode} seed"] if seed else []), *([f"{mode} C10K"] if c10k else []))
+        for mode in MODES
+    ]
+    return (*PREPARE_STEPS, *(step for steps in per_mode for step in steps), "results")
 
 
 class ConnectionSampler:
@@ -101,6 +111,14 @@ class BenchRun:
         return "\n".join(lines)
 
 
+def result_line(result: ProfileResult) -> str:
+    """A profile run in one line, as its step ends (the full table comes at the end)."""
+    return (
+        f"{result.requests} requests, {result.failed} failed, "
+        f"p50/p99 {result.p50_ms:.0f}/{result.p99_ms:.0f} ms"
+    )
+
+
 def sized_for_load(
     settings: Settings, seed: SeedProfile | None, c10k: C10kProfile | None
 ) -> Settings:
@@ -125,7 +143,7 @@ def measure(
     seed: SeedProfile | None,
     c10k: C10kProfile | None,
     out: Path,
-    log: Log = print,
+    progress: Progress,
 ) -> tuple[list[ProfileResult], dict[str, Any]]:
     """Each mode in turn: boot its box with the load link, run the profiles over the link."""
     results: list[ProfileResult] = []
@@ -133,36 +151,49 @@ def measure(
     target = LOAD_LINK.guest_ip
     for mode in MODES:
         settings = base.model_copy(update={"tuning": mode})
-        rehearsal = Rehearsal(root, stack, log=log, override=settings)
+        rehearsal = Rehearsal(root, stack, progress=progress, override=settings)
         folder = rehearsal.run_folder()
         vm: Vm | None = None
         try:
-            rendered = rehearsal.render(settings, rehearsal.sizing)
-            document = rehearsal.document()
-            volume = rehearsal.new_volume(folder)
-            vm = rehearsal.boot(image, accel, folder, 1, document, volume, rendered, LOAD_LINK)
-            vms[f"{mode}_vm"] = {"memory_mb": vm.memory_mb, "vcpus": vm.vcpus}
-            status, body = http_json(f"http://{target}/healthz")
-            if status != 200:
-                raise RuntimeError(f"the {mode} box is not healthy over the load link: {body}")
+            with progress.step(
+                f"{mode} box", "first boot and rollout", f"{accel} bench {mode} box"
+            ):
+                rendered = rehearsal.render(settings, rehearsal.sizing)
+                document = rehearsal.document()
+                volume = rehearsal.new_volume(folder)
+                vm = rehearsal.boot(image, accel, folder, 1, document, volume, rendered, LOAD_LINK)
+                vms[f"{mode}_vm"] = {"memory_mb": vm.memory_mb, "vcpus": vm.vcpus}
+                status, body = http_json(f"http://{target}/healthz")
+                if status != 200:
+                    raise RuntimeError(f"the {mode} box is not healthy over the load link: {body}")
             if seed is not None:
-                log(f"{mode}: seed scenario, {seed.clients} clients over {seed.ramp_s:.0f}s")
-                sampler = ConnectionSampler(vm)
-                result = run_seed(
-                    seed,
-                    f"http://{target}",
-                    mode,
-                    out / "raw",
-                    hits_token=rehearsal.secrets.hits_token,
-                )
-                result.peak_connections = sampler.stop()
-                results.append(result)
+                with progress.step(
+                    f"{mode} seed",
+                    f"{seed.clients} clients, {seed.ramp_s:.0f} s ramp, {seed.hold_s:.0f} s hold",
+                    expected_s=seed.duration_s,
+                ) as outcome:
+                    sampler = ConnectionSampler(vm)
+                    result = run_seed(
+                        seed,
+                        f"http://{target}",
+                        mode,
+                        out / "raw",
+                        hits_token=rehearsal.secrets.hits_token,
+                    )
+                    result.peak_connections = sampler.stop()
+                    results.append(result)
+                    outcome.summary = result_line(result)
             if c10k is not None:
-                log(f"{mode}: C10K, {c10k.connections} connections")
-                sampler = ConnectionSampler(vm)
-                result = run_c10k(c10k, target, 80, mode)
-                result.peak_connections = sampler.stop()
-                results.append(result)
+                with progress.step(
+                    f"{mode} C10K",
+                    f"{c10k.connections} connections, {c10k.hold_s:.0f} s hold",
+                    expected_s=c10k.duration_s,
+                ) as outcome:
+                    sampler = ConnectionSampler(vm)
+                    result = run_c10k(c10k, target, 80, mode)
+                    result.peak_connections = sampler.stop()
+                    results.append(result)
+                    outcome.summary = result_line(result)
         finally:
             if vm is not None:
                 vm.stop()
@@ -218,13 +249,14 @@ def bench(
     seed: SeedProfile | None,
     c10k: C10kProfile | None,
     out: Path,
-    log: Log = print,
+    progress: Progress | None = None,
 ) -> BenchRun:
     out.mkdir(parents=True, exist_ok=True)
     stack_settings = load_stack_file(root / "stacks", stack)
     base = sized_for_load(stack_settings, seed, c10k)
+    shown = progress or progress_for(bench_steps(seed, c10k), timings(cache_root()))
     if base.workload.peak_connections != stack_settings.workload.peak_connections:
-        log(
+        shown.note(
             f"sizing the tuned box for {base.workload.peak_connections} peak connections "
             f"(the stack says {stack_settings.workload.peak_connections})"
         )
@@ -243,16 +275,17 @@ def bench(
         }
     )
     # Host packages, the image and the KVM probe first: the private namespace has no way out.
-    image, accel, reason, folder = Rehearsal(root, stack, log=log).prepare()
+    image, accel, reason, folder = Rehearsal(root, stack, progress=shown).prepare()
     shutil.rmtree(folder, ignore_errors=True)
     run.meta["accelerator"], run.meta["accelerator_reason"] = accel, reason
-    results, vms = _in_child((root, stack, base, image, accel, seed, c10k, out, log))
+    results, vms = _in_child((root, stack, base, image, accel, seed, c10k, out, shown))
     run.results.extend(results)
     run.meta.update(vms)
-    write_results(out / "results.json", run.meta, run.results)
-    plot(
-        run.results,
-        out / "bench.png",
-        f"tunedstack bench: {stack} ({base.plan}), {run.meta['accelerator'].upper()}",
-    )
+    with shown.step("results", f"{out / 'results.json'} and {out / 'bench.png'}"):
+        write_results(out / "results.json", run.meta, run.results)
+        plot(
+            run.results,
+            out / "bench.png",
+            f"tunedstack bench: {stack} ({base.plan}), {run.meta['accelerator'].upper()}",
+        )
     return run

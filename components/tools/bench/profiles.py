@@ -65,6 +65,10 @@ class C10kProfile:
     probe_interval_s: float = 1.0
     request_timeout_s: float = 30.0
 
+    @property
+    def duration_s(self) -> float:
+        return self.connections / self.open_per_s + self.hold_s
+
 
 SMOKE_SEED = SeedProfile(
     testers=2, clients_per_tester=10, spawn_per_tester_per_s=2.0, think_time_s=1.0, hold_s=10.0

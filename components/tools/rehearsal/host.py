@@ -34,20 +34,26 @@ def missing_packages(packages: tuple[str, ...] = HOST_PACKAGES) -> list[str]:
     return missing
 
 
-def ensure_packages(packages: tuple[str, ...] = HOST_PACKAGES) -> None:
+def ensure_packages(log: Path, packages: tuple[str, ...] = HOST_PACKAGES) -> None:
+    """apt installs what is missing; its output goes to `log`, its last lines into the error."""
     missing = missing_packages(packages)
     if not missing:
         return
     if os.geteuid() != 0:
         raise HostError(f"run as root, or install first: apt-get install {' '.join(missing)}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-        check=True,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        for command in (
+            ["apt-get", "update", "-qq"],
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+        ):
+            out.write(f"$ {' '.join(command)}\n")
+            out.flush()
+            done = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+            if done.returncode != 0:
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+                raise HostError(f"{command[1]} failed (exit {done.returncode}); {log}:\n{tail}")
 
 
 def cache_root() -> Path:

@@ -120,9 +120,14 @@ def _configure(root: Path) -> None:
     shutil.rmtree(root / "debootstrap", ignore_errors=True)
 
 
+def current_image(cache: Path) -> BaseImage:
+    """Where the image of the current recipe lives (built or not)."""
+    return BaseImage(cache / "images" / recipe_hash())
+
+
 def build(cache: Path, log: Path | None = None) -> BaseImage:
     """The image for the current recipe, built once (a lock keeps parallel builds apart)."""
-    image = BaseImage(cache / "images" / recipe_hash())
+    image = current_image(cache)
     image.folder.mkdir(parents=True, exist_ok=True)
     with (image.folder / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

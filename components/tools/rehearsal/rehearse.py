@@ -5,13 +5,15 @@ on the volume holding data) and a day-2 re-apply."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from components.model.settings import Settings, SysctlOverride, load_stack_file
 from components.model.sizing import Sizing, size
 from components.model.sizing.sysctl_rules import LISTED_IMAGE
 from components.model.userdata import FirstBootKeys, cloud_config
+from components.tools.progress import Progress, Timings, progress_for
 from components.tools.rehearsal.checks import (
     Check,
     compare,
@@ -35,8 +38,8 @@ from components.tools.rehearsal.checks import (
     probe_script,
     sysctl_keys_check,
 )
-from components.tools.rehearsal.host import cache_root, ensure_packages
-from components.tools.rehearsal.image import BaseImage, build
+from components.tools.rehearsal.host import cache_root, ensure_packages, missing_packages
+from components.tools.rehearsal.image import BaseImage, build, current_image
 from components.tools.rehearsal.loadlink import LoadLink
 from components.tools.rehearsal.seed import write_seed
 from components.tools.rehearsal.vm import HOST_KEY_ALIAS, Accel, Vm, kvm_works
@@ -45,7 +48,27 @@ BOOT_TIMEOUT_S = 1500
 # A first rollout installs packages when the image lacks them, then waits for the app.
 ROLLOUT_TIMEOUT_S = 1200
 WRITES = 5
-Log = Callable[[str], None]
+
+# The steps of `rehearse`, in order; `bench` shares the first three.
+PREPARE_STEPS = ("host packages", "base image", "accelerator")
+REHEARSE_STEPS = (*PREPARE_STEPS, "first boot", "reboot", "replacement", "day-2")
+# What each step took when measured (`bin/tunedstack rehearse --stack staging` from a clean
+# checkout, 2 vCPUs under TCG, 2026-12-01); a later run on the same machine says what it took.
+MEASURED_S = {
+    "accelerator": 30.0,  # the KVM probe's timeout, where KVM guests do not boot
+    "base image": 110.0,
+    "tcg first boot": 309.0,
+    "tcg reboot": 240.0,
+    "tcg replacement": 287.0,
+    "tcg day-2": 214.0,
+    # `bin/test -m vm tests/tools/bench` (the smoke benchmark), same machine and day
+    "tcg bench stock box": 160.0,
+    "tcg bench tuned box": 202.0,
+}
+
+
+def timings(cache: Path) -> Timings:
+    return Timings(cache / "timings.json", MEASURED_S)
 
 
 @dataclass
@@ -70,29 +93,61 @@ class Report:
     def ok(self) -> bool:
         return bool(self.phases) and all(p.ok for p in self.phases)
 
+    def heading(self) -> str:
+        return f"rehearsal of stack {self.stack} under {self.accel.upper()} ({self.accel_reason})"
+
     def text(self) -> str:
-        lines = [
-            f"rehearsal of stack {self.stack} under {self.accel.upper()} ({self.accel_reason})"
-        ]
+        """Every check of every phase, measured beside expected."""
+        lines = [self.heading()]
         for phase in self.phases:
-            if not phase.checks:
-                lines.append(f"\n== {phase.name}: ready in {phase.seconds:.0f}s")
-                continue
-            passed = sum(c.ok for c in phase.checks)
-            lines.append(
-                f"\n== {phase.name}: {passed}/{len(phase.checks)} passed in {phase.seconds:.0f}s"
-            )
-            width = max((len(c.name) for c in phase.checks), default=10)
-            # Measured and expected side by side: a reader learns what the box was sized to.
-            shown = {id(c): " ".join(c.measured.split()) for c in phase.checks}
-            measured = min(max([len("measured"), *(len(m) for m in shown.values())]), 40)
-            lines.append(f"        {'check':<{width}}  {'measured':<{measured}}  expected")
-            for c in phase.checks:
-                mark = "PASS" if c.ok else "FAIL"
-                value = shown[id(c)]
-                lines.append(f"  {mark}  {c.name:<{width}}  {value:<{measured}}  {c.expected}")
+            lines += ["", phase_heading(phase), *check_lines(phase.checks)]
         lines.append(f"\nRESULT: {'PASS' if self.ok else 'FAIL'}")
         return "\n".join(lines)
+
+    def summary(self) -> str:
+        """The end of a run whose checks were shown as each phase measured them: each phase's
+        count, the failed checks again, the result."""
+        lines = [self.heading()]
+        for phase in self.phases:
+            lines.append(phase_heading(phase))
+            failed = [c for c in phase.checks if not c.ok]
+            if failed:
+                lines += check_lines(failed)
+        lines.append(f"RESULT: {'PASS' if self.ok else 'FAIL'}")
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> Report:
+        data = json.loads(text)
+        phases = [
+            Phase(p["name"], p["seconds"], [Check(**c) for c in p["checks"]])
+            for p in data["phases"]
+        ]
+        return cls(data["stack"], data["accel"], data["accel_reason"], phases)
+
+
+def phase_heading(phase: Phase) -> str:
+    if not phase.checks:
+        return f"== {phase.name}: ready in {phase.seconds:.0f}s"
+    passed = sum(c.ok for c in phase.checks)
+    return f"== {phase.name}: {passed}/{len(phase.checks)} passed in {phase.seconds:.0f}s"
+
+
+def check_lines(checks: list[Check]) -> list[str]:
+    """Measured and expected side by side, aligned: a reader learns what the box was sized to."""
+    if not checks:
+        return []
+    width = max(len(c.name) for c in checks)
+    shown = {id(c): " ".join(c.measured.split()) for c in checks}
+    measured = min(max([len("measured"), *(len(m) for m in shown.values())]), 40)
+    lines = [f"        {'check':<{width}}  {'measured':<{measured}}  expected"]
+    for c in checks:
+        mark = "PASS" if c.ok else "FAIL"
+        lines.append(f"  {mark}  {c.name:<{width}}  {shown[id(c)]:<{measured}}  {c.expected}")
+    return lines
 
 
 def replacement_settings(settings: Settings) -> Settings:
@@ -171,7 +226,7 @@ def day2_settings(settings: Settings) -> Settings:
 class Rehearsal:
     root: Path
     stack: str
-    log: Log = print
+    progress: Progress | None = None  # plain lines on standard output unless given
     keep: bool = False
     cache: Path = field(default_factory=cache_root)
     override: Settings | None = None  # the stack's settings, changed (the benchmark's modes)
@@ -180,6 +235,10 @@ class Rehearsal:
         self.settings = self.override or load_stack_file(self.root / "stacks", self.stack)
         self.sizing = size(self.settings, f"stacks/Pulumi.{self.stack}.yaml")
         self.vms: list[Vm] = []
+        self.shown = self.progress or progress_for(REHEARSE_STEPS, timings(self.cache))
+
+    def log(self, text: str) -> None:
+        self.shown.note(text)
 
     @cached_property
     def secrets(self) -> Secrets:
@@ -374,12 +433,29 @@ class Rehearsal:
     # ------------------------------------------------------------------ the run
     def prepare(self) -> tuple[BaseImage, Accel, str, Path]:
         """Host packages, the cached image, a run folder, and the accelerator that works."""
-        ensure_packages()
-        image = build(self.cache)
+        missing = missing_packages()
+        apt_log = self.cache / "apt.log"
+        if missing:
+            with self.shown.step(
+                "host packages", f"installing {' '.join(missing)}", "host packages", apt_log
+            ):
+                ensure_packages(apt_log)
+        else:
+            with self.shown.step("host packages", "all installed"):
+                pass
+        cached = current_image(self.cache)
+        if cached.ready:
+            with self.shown.step("base image", f"cached in {cached.folder}"):
+                image = build(self.cache)
+        else:
+            log = cached.folder / "build.log"
+            with self.shown.step("base image", "building Debian 12", "base image", log):
+                image = build(self.cache, log)
         run = self.run_folder()
-        works, reason = kvm_works(image, run)
-        accel: Accel = "kvm" if works else "tcg"
-        self.log(f"image {image.folder.name} ready; accelerator {accel} ({reason})")
+        with self.shown.step("accelerator", "can KVM boot a guest here?", "accelerator") as step:
+            works, reason = kvm_works(image, run)
+            accel: Accel = "kvm" if works else "tcg"
+            step.summary = f"{accel} ({reason})"
         return image, accel, reason, run
 
     def run_folder(self) -> Path:
@@ -404,44 +480,50 @@ class Rehearsal:
         document = self.document()
         rendered = self.render(self.settings, self.sizing)
         try:
-            t = time.monotonic()
-            vm = self.boot(image, report.accel, run, 1, document, data_disk, rendered)
-            checks, _ = self.box_checks(vm, self.sizing, rendered)
-            report.phases.append(Phase("first boot", time.monotonic() - t, checks))
-            written: dict[str, object] = {}
-            for _ in range(WRITES):
+            with self.phase(report, "first boot", "boot, rollout, box checks"):
+                t = time.monotonic()
+                vm = self.boot(image, report.accel, run, 1, document, data_disk, rendered)
+                checks, _ = self.box_checks(vm, self.sizing, rendered)
+                report.phases.append(Phase("first boot", time.monotonic() - t, checks))
+                written: dict[str, object] = {}
+                for _ in range(WRITES):
+                    written = self.hit(vm)
+                self.log(f"wrote {WRITES} rows and counts through the app: {written}")
+
+            with self.phase(report, "reboot", "reboot, box checks, the data"):
+                t = time.monotonic()
+                vm.reboot(BOOT_TIMEOUT_S)
+                checks, _ = self.box_checks(vm, self.sizing, rendered)
+                checks.append(self.data_check(vm, written))
                 written = self.hit(vm)
-            self.log(f"wrote {WRITES} rows and counts through the app: {written}")
+                report.phases.append(Phase("after reboot", time.monotonic() - t, checks))
 
-            t = time.monotonic()
-            vm.reboot(BOOT_TIMEOUT_S)
-            checks, _ = self.box_checks(vm, self.sizing, rendered)
-            checks.append(self.data_check(vm, written))
-            written = self.hit(vm)
-            report.phases.append(Phase("after reboot", time.monotonic() - t, checks))
-
-            t = time.monotonic()
-            settings = replacement_settings(self.settings)
-            sizing = size(settings)
-            rendered = self.render(settings, sizing)
-            vm.stop()
-            vm = self.start(image, report.accel, run, 2, document, data_disk)
-            refused = self.flaky_blkid_is_refused(vm, rendered)
-            self.roll_out(vm, rendered)
-            checks, _ = self.box_checks(vm, sizing, rendered)
-            checks += [refused, self.data_check(vm, written)]
-            written = self.hit(vm)
-            report.phases.append(
-                Phase(
-                    "replaced instance, previous document, changed stack",
-                    time.monotonic() - t,
-                    checks,
+            with self.phase(
+                report, "replacement", "a new instance on the volume, the previous document"
+            ):
+                t = time.monotonic()
+                settings = replacement_settings(self.settings)
+                sizing = size(settings)
+                rendered = self.render(settings, sizing)
+                vm.stop()
+                vm = self.start(image, report.accel, run, 2, document, data_disk)
+                refused = self.flaky_blkid_is_refused(vm, rendered)
+                self.roll_out(vm, rendered)
+                checks, _ = self.box_checks(vm, sizing, rendered)
+                checks += [refused, self.data_check(vm, written)]
+                written = self.hit(vm)
+                report.phases.append(
+                    Phase(
+                        "replaced instance, previous document, changed stack",
+                        time.monotonic() - t,
+                        checks,
+                    )
                 )
-            )
 
-            t = time.monotonic()
-            report.phases.append(self.day2(vm, settings, sizing, rendered, written))
-            report.phases[-1].seconds = time.monotonic() - t
+            with self.phase(report, "day-2", "bad changes rolled back, then a re-apply"):
+                t = time.monotonic()
+                report.phases.append(self.day2(vm, settings, sizing, rendered, written))
+                report.phases[-1].seconds = time.monotonic() - t
             if self.keep:
                 self.log("VM kept running:\n" + vm.how_to_reach())
         finally:
@@ -450,6 +532,18 @@ class Rehearsal:
                     machine.stop()
                 shutil.rmtree(run, ignore_errors=True)
         return report
+
+    @contextmanager
+    def phase(self, report: Report, step: str, detail: str) -> Iterator[None]:
+        """One of the rehearsal's phases as a step: its checks are shown as soon as they are
+        measured, not with the report at the end."""
+        with self.shown.step(step, detail, f"{report.accel} {step}") as outcome:
+            before = len(report.phases)
+            yield
+            for phase in report.phases[before:]:
+                passed = sum(c.ok for c in phase.checks)
+                outcome.summary = f"{passed}/{len(phase.checks)} checks passed"
+                self.shown.block(check_lines(phase.checks))
 
     def flaky_blkid_is_refused(self, vm: Vm, rendered: Rendered) -> Check:
         """The first rollout to the replacement meets a blkid that fails once on the volume
@@ -529,5 +623,7 @@ class Rehearsal:
         )
 
 
-def rehearse(root: Path, stack: str, keep: bool = False, log: Log = print) -> Report:
-    return Rehearsal(root, stack, log=log, keep=keep).run()
+def rehearse(
+    root: Path, stack: str, keep: bool = False, progress: Progress | None = None
+) -> Report:
+    return Rehearsal(root, stack, progress=progress, keep=keep).run()

@@ -10,8 +10,9 @@ import pytest
 
 from components.model.project import PACKAGE_ROOT
 from components.model.settings import load_stack_file
-from components.tools.bench.bench import LOAD_LINK, MODES, bench, sized_for_load
+from components.tools.bench.bench import LOAD_LINK, MODES, bench, bench_steps, sized_for_load
 from components.tools.bench.profiles import SMOKE_C10K, SMOKE_SEED, C10kProfile, SeedProfile
+from components.tools.rehearsal.rehearse import PREPARE_STEPS
 
 
 def test_the_tuned_box_is_sized_for_the_largest_profile() -> None:
@@ -61,3 +62,23 @@ def test_tuned_box_fails_nothing_at_smoke_size(smoke: Path) -> None:
 @pytest.mark.vm
 def test_smoke_bench_plots(smoke: Path) -> None:
     assert (smoke / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_steps_follow_the_profiles_chosen() -> None:
+    assert bench_steps(SMOKE_SEED, SMOKE_C10K) == (
+        *PREPARE_STEPS,
+        "stock box",
+        "stock seed",
+        "stock C10K",
+        "tuned box",
+        "tuned seed",
+        "tuned C10K",
+        "results",
+    )
+    assert bench_steps(None, SMOKE_C10K)[3:] == (
+        "stock box",
+        "stock C10K",
+        "tuned box",
+        "tuned C10K",
+        "results",
+    )

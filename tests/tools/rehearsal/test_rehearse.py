@@ -5,7 +5,13 @@ rendered cloud-config really makes the tuned box."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -17,10 +23,12 @@ from components.model.sizing import size
 from components.tools.rehearsal.checks import Check
 from components.tools.rehearsal.rehearse import (
     BAD_CHANGES,
+    MEASURED_S,
+    PREPARE_STEPS,
+    REHEARSE_STEPS,
     Phase,
     Report,
     day2_settings,
-    rehearse,
     replacement_settings,
     with_content,
 )
@@ -52,11 +60,79 @@ def test_day2_changes_a_restarted_and_a_reloaded_tunable() -> None:
     assert before.value("vm.swappiness") != after.value("vm.swappiness")
 
 
+@dataclass(frozen=True)
+class CliRun:
+    """`tunedstack rehearse` run as a user runs it, its output a pipe (no terminal)."""
+
+    returncode: int
+    lines: list[tuple[float, str]]  # each line of output, with when it arrived (s from start)
+    report: Report
+
+
 @pytest.fixture(scope="module")
-def report() -> Report:
+def cli_run(tmp_path_factory: pytest.TempPathFactory) -> CliRun:
     if os.geteuid() != 0 and shutil.which("qemu-system-x86_64") is None:
         pytest.skip("the rehearsal installs QEMU and debootstrap as root")
-    return rehearse(PACKAGE_ROOT, "staging", log=print)
+    report_file = tmp_path_factory.mktemp("rehearsal") / "report.json"
+    command = [
+        str(Path(sys.executable).parent / "tunedstack"),
+        *("rehearse", "--stack", "staging", "--json", str(report_file)),
+    ]
+    started = time.monotonic()
+    lines: list[tuple[float, str]] = []
+    with subprocess.Popen(
+        command, cwd=PACKAGE_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append((time.monotonic() - started, line.rstrip("\n")))
+            print(line, end="", flush=True)  # the test log shows the run as it went
+    assert report_file.is_file(), "\n".join(line for _, line in lines[-40:])
+    return CliRun(process.returncode, lines, Report.from_json(report_file.read_text()))
+
+
+@pytest.fixture(scope="module")
+def report(cli_run: CliRun) -> Report:
+    return cli_run.report
+
+
+@pytest.mark.vm
+def test_the_cli_exits_zero_and_ends_with_the_result(cli_run: CliRun) -> None:
+    assert cli_run.returncode == 0
+    assert cli_run.lines[-1][1] == "RESULT: PASS"
+
+
+@pytest.mark.vm
+def test_without_a_terminal_each_step_shows_as_it_starts_and_its_checks_as_it_ends(
+    cli_run: CliRun,
+) -> None:
+    """Plain timestamped lines in a pipe, arriving while the work runs: a step's first line
+    comes when it starts, its checks and its end line only when it is done."""
+    total = len(REHEARSE_STEPS)
+    text = [line for _, line in cli_run.lines]
+
+    def arrival(prefix: str) -> tuple[int, float]:
+        found = next(i for i, line in enumerate(text) if re.match(prefix, line))
+        return found, cli_run.lines[found][0]
+
+    stamp = r"\[\d\d:\d\d:\d\d\] "
+    last_end = -1
+    for number, name in enumerate(REHEARSE_STEPS, start=1):
+        start, started_at = arrival(f"{stamp}step {number}/{total} {re.escape(name)}(:| \\(|$)")
+        end, ended_at = arrival(f"{stamp}step {number}/{total} {re.escape(name)} done in ")
+        assert last_end < start < end, name
+        last_end = end
+        if name in PREPARE_STEPS:
+            continue
+        # A phase boots or changes a VM: minutes under TCG, never all at once at the end.
+        assert ended_at - started_at > 20, (name, started_at, ended_at)
+        if cli_run.report.accel == "tcg":  # measured under TCG, so always an estimate there
+            assert re.search(r"\(about \d+ (s|min)", text[start]), text[start]
+        checks = [line for line in text[start:end] if re.match(f"{stamp} +(PASS|FAIL)  ", line)]
+        assert checks, f"no checks shown during {name}"
+        assert text[end].endswith(f"{len(checks)}/{len(checks)} checks passed"), text[end]
+    # The summary follows the last step, and repeats no passed check.
+    assert not any(re.match(r"  PASS  ", line) for line in text[last_end:])
 
 
 @pytest.mark.vm
@@ -108,3 +184,34 @@ def test_the_report_shows_measured_and_expected_side_by_side() -> None:
     assert passed.split() == ["PASS", "gunicorn", "workers", "5", "5"]
     assert failed.split() == ["FAIL", "redis", "maxmemory", "1", "2"]
     assert header.index("expected") == passed.rindex("5") == failed.rindex("2")
+
+
+def _two_phases() -> Report:
+    report = Report("staging", "tcg", "probe")
+    report.phases.append(Phase("base image", 3.0))
+    report.phases.append(
+        Phase(
+            "first boot",
+            12.0,
+            [Check("gunicorn workers", True, "5", "5"), Check("redis maxmemory", False, "1", "2")],
+        )
+    )
+    return report
+
+
+def test_the_summary_counts_each_phase_and_repeats_only_the_failed_checks() -> None:
+    lines = _two_phases().summary().splitlines()
+    assert lines[1:3] == ["== base image: ready in 3s", "== first boot: 1/2 passed in 12s"]
+    assert not any("gunicorn workers" in line for line in lines)
+    assert any(line.split() == ["FAIL", "redis", "maxmemory", "1", "2"] for line in lines)
+    assert lines[-1] == "RESULT: FAIL"
+
+
+def test_the_report_survives_json() -> None:
+    report = _two_phases()
+    assert Report.from_json(report.to_json()) == report
+
+
+def test_the_steps_rehearse_shows_have_a_measured_estimate_under_tcg() -> None:
+    for step in REHEARSE_STEPS[3:]:
+        assert f"tcg {step}" in MEASURED_S
