@@ -52,15 +52,16 @@ WRITES = 5
 # The steps of `rehearse`, in order; `bench` shares the first three.
 PREPARE_STEPS = ("host packages", "base image", "accelerator")
 REHEARSE_STEPS = (*PREPARE_STEPS, "first boot", "reboot", "replacement", "day-2")
-# What each step took when measured (`bin/tunedstack rehearse --stack staging` from a clean
-# checkout, 2 vCPUs under TCG, 2026-12-01); a later run on the same machine says what it took.
+# What each step took when measured (`bin/tunedstack rehearse --stack staging` from a fresh
+# clone, 2 vCPUs under TCG, 2026-12-01); a later run on the same machine says what it took.
 MEASURED_S = {
+    "host packages": 11.0,  # the four and their dependencies, from a Debian mirror close by
     "accelerator": 30.0,  # the KVM probe's timeout, where KVM guests do not boot
-    "base image": 110.0,
-    "tcg first boot": 309.0,
-    "tcg reboot": 240.0,
-    "tcg replacement": 287.0,
-    "tcg day-2": 214.0,
+    "base image": 123.0,  # debootstrap downloading every package, with a cold cache
+    "tcg first boot": 313.0,
+    "tcg reboot": 168.0,
+    "tcg replacement": 290.0,
+    "tcg day-2": 144.0,
     # `bin/test -m vm tests/tools/bench` (the smoke benchmark), same machine and day
     "tcg bench stock box": 160.0,
     "tcg bench tuned box": 202.0,
