@@ -49,23 +49,32 @@ if [ -n "$PIP_FAILS" ]; then echo "ERROR: No matching distribution found for pul
 echo "Successfully installed tunedstack"
 PY
 chmod +x .venv/bin/python
+printf '#!/bin/sh\necho "tunedstack $*"\n' > .venv/bin/tunedstack
+chmod +x .venv/bin/tunedstack
 """
+
+
+def _checkout(tmp_path: Path) -> dict[str, str]:
+    """bin/ and pyproject.toml in a folder, and a PATH whose python3 is the fake above."""
+    fake = tmp_path / "fake-bin"
+    fake.mkdir(exist_ok=True)
+    (fake / "python3").write_text(FAKE_PYTHON3)
+    (fake / "python3").chmod(0o755)
+    (tmp_path / "bin").mkdir(exist_ok=True)
+    for script in ("_setup.sh", "tunedstack"):
+        shutil.copy(REPO / "bin" / script, tmp_path / "bin")
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    return {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "PIP_FAILS": ""}
 
 
 def _bootstrap(tmp_path: Path, fail: bool = False) -> tuple[int, list[tuple[float, str]]]:
     """`setup_venv` as bin/tunedstack runs it on first use, its output a pipe, each line with
     when it arrived."""
-    fake = tmp_path / "fake-bin"
-    fake.mkdir()
-    (fake / "python3").write_text(FAKE_PYTHON3)
-    (fake / "python3").chmod(0o755)
-    shutil.copy(REPO / "bin/_setup.sh", tmp_path)
-    shutil.copy(REPO / "pyproject.toml", tmp_path)
-    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "PIP_FAILS": "1" if fail else ""}
+    env = {**_checkout(tmp_path), "PIP_FAILS": "1" if fail else ""}
     started = time.monotonic()
     lines = []
     with subprocess.Popen(
-        ["bash", "-c", 'source ./_setup.sh && setup_venv ""'],
+        ["bash", "-c", 'source bin/_setup.sh && setup_venv ""'],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -104,3 +113,39 @@ def test_a_failed_install_shows_its_log_and_is_tried_again_next_time(tmp_path: P
     assert "ERROR: No matching distribution found for pulumi" in text
     assert "failed after 2 s (exit 1; log: .venv/pip.log)" in text
     assert not (tmp_path / ".venv/.tunedstack-installed").exists()
+
+
+def test_bin_tunedstack_installs_the_benchmarks_packages_only_for_bench(tmp_path: Path) -> None:
+    env = _checkout(tmp_path)
+    stamp = tmp_path / ".venv/.tunedstack-installed"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bin/tunedstack", *args], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+
+    explain = run("explain", "--stack", "staging")
+    assert explain.stdout == "tunedstack explain --stack staging\n"
+    assert "installing . into .venv" in explain.stderr
+    assert [line.split()[0] for line in stamp.read_text().splitlines()] == ["."]
+    assert "installing" not in run("render", "--stack", "staging").stderr  # once is enough
+    bench = run("bench", "--help")
+    assert "installing .[bench] into .venv (once; about 45 s" in bench.stderr
+    assert [line.split()[0] for line in stamp.read_text().splitlines()] == [".", ".[bench]"]
+
+
+def test_the_readme_says_what_bin_test_installs_and_enables() -> None:
+    """Every Debian package bin/test installs is named where the README describes bin/test,
+    with the services that installing them enables."""
+    script = (REPO / "bin/test").read_text()
+    call = re.search(r"^setup_debs ((?:.*\\\n)*.*)$", script, re.MULTILINE)
+    assert call is not None
+    packages = call.group(1).replace("\\\n", " ").split()
+    readme = (REPO / "README.md").read_text()
+    paragraph = readme[readme.index("`bin/test` installs") :].split("\n\n")[0]
+    for package in packages:
+        if package.startswith(("python3-", "systemd")):
+            continue  # libraries and the init system every Debian machine has
+        assert package in paragraph, package
+    for service in ("haproxy", "redis-server", "postgresql", "cloud-init"):
+        assert service in paragraph.split("enable", 1)[1], service
