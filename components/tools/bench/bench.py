@@ -12,7 +12,9 @@ import subprocess
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from multiprocessing.queues import Queue
 from pathlib import Path
 from queue import Empty
@@ -134,6 +136,24 @@ def sized_for_load(
     return settings.model_copy(update={"workload": workload})
 
 
+def _profile_step(
+    progress: Progress,
+    name: str,
+    detail: str,
+    expected_s: float,
+    vm: Vm,
+    load: Callable[[], ProfileResult],
+    results: list[ProfileResult],
+) -> None:
+    """One profile run against one box, as a step; the box's connections sampled meanwhile."""
+    with progress.step(name, detail, expected_s=expected_s) as outcome:
+        sampler = ConnectionSampler(vm)
+        result = load()
+        result.peak_connections = sampler.stop()
+        results.append(result)
+        outcome.summary = result_line(result)
+
+
 def measure(
     root: Path,
     stack: str,
@@ -167,33 +187,32 @@ def measure(
                 if status != 200:
                     raise RuntimeError(f"the {mode} box is not healthy over the load link: {body}")
             if seed is not None:
-                with progress.step(
+                _profile_step(
+                    progress,
                     f"{mode} seed",
                     f"{seed.clients} clients, {seed.ramp_s:.0f} s ramp, {seed.hold_s:.0f} s hold",
-                    expected_s=seed.duration_s,
-                ) as outcome:
-                    sampler = ConnectionSampler(vm)
-                    result = run_seed(
+                    seed.duration_s,
+                    vm,
+                    partial(
+                        run_seed,
                         seed,
                         f"http://{target}",
                         mode,
                         out / "raw",
                         hits_token=rehearsal.secrets.hits_token,
-                    )
-                    result.peak_connections = sampler.stop()
-                    results.append(result)
-                    outcome.summary = result_line(result)
+                    ),
+                    results,
+                )
             if c10k is not None:
-                with progress.step(
+                _profile_step(
+                    progress,
                     f"{mode} C10K",
                     f"{c10k.connections} connections, {c10k.hold_s:.0f} s hold",
-                    expected_s=c10k.duration_s,
-                ) as outcome:
-                    sampler = ConnectionSampler(vm)
-                    result = run_c10k(c10k, target, 80, mode)
-                    result.peak_connections = sampler.stop()
-                    results.append(result)
-                    outcome.summary = result_line(result)
+                    c10k.duration_s,
+                    vm,
+                    partial(run_c10k, c10k, target, 80, mode),
+                    results,
+                )
         finally:
             if vm is not None:
                 vm.stop()
