@@ -221,7 +221,15 @@ class WorkloadSettings(_Model):
         description="Client connections open at once at the peak (keep-alive included).",
     )
     requests_per_second: int | None = Field(
-        None, ge=1, description="Expected peak request rate, for the capacity estimate."
+        None,
+        ge=1,
+        description="Expected peak request rate; a rate above the box's estimated capacity is "
+        "refused unless `allowOverCapacity`.",
+    )
+    allow_over_capacity: bool = Field(
+        False,
+        description="Accept a `requestsPerSecond` above the estimated capacity: at the peak, "
+        "requests wait in HAProxy's queue, and those still waiting at its queue timeout get 503.",
     )
     typical_response_ms: int = Field(
         50, ge=1, le=60_000, description="Typical time the app takes to answer one request."

@@ -95,7 +95,10 @@ def key_tunables(sz: Sizing) -> list[Explained]:
         Explained(
             "capacity",
             f"~{sz.capacity_rps} req/s",
-            "gunicorn concurrency / workload.typicalResponseMs",
+            "gunicorn concurrency / workload.typicalResponseMs"
+            + (
+                "" if sz.declared_rps is None else f"; workload.requestsPerSecond {sz.declared_rps}"
+            ),
         ),
     ]
 

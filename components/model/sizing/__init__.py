@@ -57,6 +57,7 @@ class Sizing:
     haproxy: HaproxyTunables
     kernel: KernelProfile
     capacity_rps: int
+    declared_rps: int | None = None  # workload.requestsPerSecond, checked against capacity
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -179,5 +180,57 @@ def size(settings: Settings, source: str = "stack", plan: Plan | None = None) ->
     )
     if problems:
         raise SizingError(source, problems)
-    capacity = math.floor(gunicorn.concurrency * 1000 / settings.workload.typical_response_ms)
-    return Sizing(plan, cpu, budget, postgres, redis, gunicorn, haproxy, kernel, capacity)
+    capacity = capacity_rps(gunicorn.concurrency, settings.workload.typical_response_ms)
+    declared = settings.workload.requests_per_second
+    if declared is not None and declared > capacity and not settings.workload.allow_over_capacity:
+        raise SizingError(source, [_over_capacity(settings, plan, gunicorn, capacity, declared)])
+    return Sizing(plan, cpu, budget, postgres, redis, gunicorn, haproxy, kernel, capacity, declared)
+
+
+def capacity_rps(concurrency: int, typical_response_ms: int) -> int:
+    """Requests per second the app serves with every worker busy (Little's law)."""
+    return math.floor(concurrency * 1000 / typical_response_ms)
+
+
+def _over_capacity(
+    settings: Settings, plan: Plan, gunicorn: GunicornTunables, capacity: int, declared: int
+) -> Problem:
+    """The declared rate is more than the box serves: say by how much, and what would serve it."""
+    ms = settings.workload.typical_response_ms
+    needed = math.ceil(declared * ms / 1000)
+    ways = []
+    bigger = _smallest_plan_serving(settings, declared, plan)
+    if bigger is not None:
+        ways.append(f"{NAMESPACE}:plan {bigger[0].id} (~{bigger[1]} req/s)")
+    if settings.services.gunicorn.workers is not None:
+        ways.append(f"more {NAMESPACE}:services.gunicorn.workers")
+    fast_enough_ms = math.floor(gunicorn.concurrency * 1000 / declared)
+    ways.append(
+        f"{NAMESPACE}:workload.typicalResponseMs at most {fast_enough_ms} if the app is that fast"
+    )
+    ways.append(f"{NAMESPACE}:workload.allowOverCapacity: true to queue and shed the excess")
+    return Problem(
+        f"{NAMESPACE}:workload.requestsPerSecond",
+        declared,
+        f"the box serves about {capacity} req/s ({gunicorn.concurrency} requests at a time, "
+        f"{ms} ms each) and {declared} req/s needs {needed} at a time; "
+        f"set {', or '.join(ways)}",
+    )
+
+
+def _smallest_plan_serving(
+    settings: Settings, declared: int, current: Plan
+) -> tuple[Plan, int] | None:
+    """The smallest catalog plan of the same class on which the stack's box serves `declared`."""
+    unbounded = settings.model_copy(
+        update={"workload": settings.workload.model_copy(update={"requests_per_second": None})}
+    )
+    same_class = [p for p in PLANS.values() if p.plan_class == current.plan_class]
+    for candidate in sorted(same_class, key=lambda p: (p.memory_mb, p.vcpus)):
+        try:
+            served = size(unbounded, plan=candidate).capacity_rps
+        except SizingError:
+            continue
+        if served >= declared:
+            return candidate, served
+    return None

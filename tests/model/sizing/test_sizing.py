@@ -64,6 +64,50 @@ def test_peak_too_large_for_a_nanode_suggests_a_plan(minimal_raw: dict[str, Any]
         size(validate(raw, "t"))
 
 
+def test_a_rate_above_capacity_is_refused_naming_the_key_and_what_would_serve_it(
+    minimal_raw: dict[str, Any],
+) -> None:
+    raw = {**minimal_raw, "workload": {"requestsPerSecond": 400, "typicalResponseMs": 40}}
+    with pytest.raises(SizingError) as err:
+        size(validate(raw, "stacks/Pulumi.test.yaml"), source="stacks/Pulumi.test.yaml")
+    text = str(err.value)
+    served = size(validate({**minimal_raw, "workload": {"typicalResponseMs": 40}}, "t"))
+    assert "tunedstack:workload.requestsPerSecond = 400: the box serves about " in text
+    assert f"about {served.capacity_rps} req/s ({served.gunicorn.concurrency} requests" in text
+    assert "needs 16 at a time" in text  # 400 req/s x 40 ms
+    # The smallest standard plan that serves it, with what it serves; on it the rate is fine.
+    bigger = next(
+        p
+        for p in sorted(PLANS.values(), key=lambda p: (p.memory_mb, p.vcpus))
+        if p.plan_class == "standard"
+        and size(
+            validate({**minimal_raw, "plan": p.id, "workload": {"typicalResponseMs": 40}}, "t")
+        ).capacity_rps
+        >= 400
+    )
+    within = size(validate({**raw, "plan": bigger.id}, "t"))
+    assert f"tunedstack:plan {bigger.id} (~{within.capacity_rps} req/s)" in text
+    assert within.declared_rps == 400
+    assert "tunedstack:workload.typicalResponseMs at most " in text
+    assert "tunedstack:workload.allowOverCapacity: true" in text
+
+
+def test_a_rate_above_capacity_is_accepted_when_allowed(minimal_raw: dict[str, Any]) -> None:
+    workload = {"requestsPerSecond": 1500, "typicalResponseMs": 40, "allowOverCapacity": True}
+    sz = size(validate({**minimal_raw, "workload": workload}, "t"))
+    assert sz.capacity_rps < sz.declared_rps == 1500  # type: ignore[operator]
+
+
+def test_a_fixed_worker_count_is_named_when_it_caps_capacity(minimal_raw: dict[str, Any]) -> None:
+    raw = {
+        **minimal_raw,
+        "workload": {"requestsPerSecond": 400},
+        "services": {"gunicorn": {"workers": 2}},
+    }
+    with pytest.raises(SizingError, match=r"more tunedstack:services\.gunicorn\.workers"):
+        size(validate(raw, "t"))
+
+
 def test_bad_sysctl_override_fails_sizing(minimal_raw: dict[str, Any]) -> None:
     raw = {**minimal_raw, "sysctl": {"net.ipv4.tcp_syncookies": 0}}
     with pytest.raises(SizingError, match=r"tcp_syncookies'\] = '0'"):
