@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from components.model.errors import Problem
+from components.model.layout import PORTS
 from components.model.settings import NAMESPACE, SysctlOverride
 from components.model.sizing.sysctl_rules import (
     LISTED_IMAGE,
@@ -35,6 +36,25 @@ NR_OPEN = 1048576
 FD_HEADROOM = 1024
 # Debian 12 and Ubuntu 24.04 kernels: the ephemeral port range starts here by default.
 EPHEMERAL_PORT_FLOOR = 32768
+# Ports services on the box listen on after boot: an ephemeral range over one of them lets an
+# outgoing connection hold it first (SSH, HTTP and HTTPS are below any range Linux accepts).
+LISTENING_PORTS = {
+    "PostgreSQL": PORTS.postgres,
+    "Redis": PORTS.redis,
+    "gunicorn (stock)": PORTS.app_tcp,
+    "HAProxy stats": PORTS.stats,
+}
+# FIN_WAIT_2 shorter than this cuts off peers that are still closing cleanly (default 60 s).
+FIN_TIMEOUT_FLOOR_S = 10
+# TCP features RFC 7323 and RFC 2018 made standard: 0 turns them off for every connection.
+TCP_FEATURES_OFF = {
+    "net.ipv4.tcp_timestamps": "turns off TCP timestamps: no protection against wrapped "
+    "sequence numbers (PAWS) and no per-segment RTT measurement",
+    "net.ipv4.tcp_sack": "turns off selective acknowledgements: one lost packet costs the "
+    "retransmission of everything sent after it",
+    "net.ipv4.tcp_window_scaling": "caps every TCP window at 64 KB, so a connection moves at "
+    "most 64 KB per round trip",
+}
 
 Origin = Literal["profile", "stack"]
 
@@ -221,10 +241,75 @@ def danger(key: str, value: str, memory_mb: int) -> str | None:
         return "applies to every non-TCP socket; keep the default (212992)"
     if key == "fs.file-max":
         return "systemd already raises it to the maximum at boot; any value here lowers it"
-    if key == "net.ipv4.ip_local_port_range" and len(numbers) == 2 and numbers[0] < 6380:
+    if key in TCP_FEATURES_OFF and numbers == [0]:
+        return f"{TCP_FEATURES_OFF[key]}; valid: 1 (default)"
+    if key == "net.ipv4.tcp_fin_timeout" and numbers and numbers[0] < FIN_TIMEOUT_FLOOR_S:
         return (
-            f"ephemeral ports from {numbers[0]} can take PostgreSQL's 5432 or Redis' 6379 "
-            f"before they start; keep the range above {EPHEMERAL_PORT_FLOOR - 1}"
+            f"drops FIN_WAIT_2 sockets after {numbers[0]} s, cutting off peers still closing "
+            f"cleanly; valid: {FIN_TIMEOUT_FLOOR_S} or more (default 60)"
+        )
+    if key == "vm.overcommit_memory" and numbers == [2]:
+        return (
+            "strict accounting: Redis's BGSAVE and AOF-rewrite fork is charged Redis's whole "
+            "memory and fails, and Redis then refuses writes; the profile sets 1"
+        )
+    if key == "net.ipv4.ip_local_port_range" and len(numbers) == 2:
+        taken = [
+            f"{port} ({name})"
+            for name, port in LISTENING_PORTS.items()
+            if numbers[0] <= port <= numbers[1]
+        ]
+        if taken:
+            return (
+                f"ephemeral ports {numbers[0]}-{numbers[1]} include {', '.join(taken)}: an "
+                "outgoing connection can hold the port before the service starts; keep the "
+                f"range from {EPHEMERAL_PORT_FLOOR} up (the default)"
+            )
+    return None
+
+
+@dataclass(frozen=True)
+class Floors:
+    """What the rest of the box was sized to, which an override must not undercut."""
+
+    conntrack_max: int
+    tcp_max_tw_buckets: int
+    file_limits: FileLimits
+
+
+def below_sized(key: str, value: str, floors: Floors) -> str | None:
+    """Why an override undercuts a sized value (a reason may still set it), or None."""
+    numbers = _ints(value) or []
+    sized = {
+        "net.netfilter.nf_conntrack_max": (
+            floors.conntrack_max,
+            "the kernel drops new connections once the table is full",
+        ),
+        "net.ipv4.tcp_max_tw_buckets": (
+            floors.tcp_max_tw_buckets,
+            "the kernel destroys TIME_WAIT sockets early past it",
+        ),
+    }
+    if key in sized and numbers and numbers[0] < sized[key][0]:
+        floor, why = sized[key]
+        return f"below the {floor} sized for the peak connections: {why}"
+    return None
+
+
+def nr_open_problem(value: str, limits: FileLimits) -> str | None:
+    """fs.nr_open caps every LimitNOFILE: below one, systemd cannot start that service."""
+    numbers = _ints(value) or []
+    highest = max(
+        ("haproxy", limits.haproxy),
+        ("gunicorn", limits.gunicorn),
+        ("postgresql", limits.postgres),
+        ("redis", limits.redis),
+        key=lambda item: item[1],
+    )
+    if numbers and numbers[0] < highest[1]:
+        return (
+            f"below {highest[0]}'s LimitNOFILE {highest[1]}, which systemd then cannot set, "
+            f"so the service fails to start; valid: at least {highest[1]} (default {NR_OPEN})"
         )
     return None
 
@@ -238,6 +323,7 @@ def apply_overrides(
     overrides: dict[str, SysctlOverride],
     memory_mb: int,
     min_somaxconn: int,
+    floors: Floors,
     image: str = LISTED_IMAGE,
 ) -> tuple[list[Sysctl], list[Problem]]:
     """The dev-sec model: profile defaults, replaced or extended by the stack's keys."""
@@ -258,7 +344,13 @@ def apply_overrides(
         if wrong:
             problems.append(Problem(name, override.value, wrong))
             continue
-        harm = danger(key, override.value, memory_mb)
+        nr_open = (
+            nr_open_problem(override.value, floors.file_limits) if key == "fs.nr_open" else None
+        )
+        if nr_open:
+            problems.append(Problem(name, override.value, nr_open))
+            continue
+        harm = danger(key, override.value, memory_mb) or below_sized(key, override.value, floors)
         if harm and not override.reason:
             problems.append(
                 Problem(
@@ -295,11 +387,13 @@ def size_kernel(
 ) -> tuple[KernelProfile, list[Problem]]:
     somaxconn = somaxconn_for(listen_backlogs)
     conntrack = conntrack_max(haproxy_maxconn)
+    limits = file_limits(haproxy_maxconn, postgres_connections, redis_maxclients)
     sysctls, problems = apply_overrides(
         profile_sysctls(somaxconn, conntrack, conntrack),
         overrides,
         memory_mb,
         max(listen_backlogs),
+        Floors(conntrack, conntrack, limits),
         image,
     )
     profile = KernelProfile(
@@ -308,7 +402,7 @@ def size_kernel(
         modules=("nf_conntrack",),
         # Redis forks for persistence; THP turns copy-on-write of 4 kB into 2 MB copies.
         transparent_hugepage="never",
-        file_limits=file_limits(haproxy_maxconn, postgres_connections, redis_maxclients),
+        file_limits=limits,
         conntrack_max=conntrack,
         tcp_max_tw_buckets=conntrack,
     )

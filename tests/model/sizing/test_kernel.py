@@ -6,6 +6,7 @@ import pytest
 
 from components.model.settings import SysctlOverride
 from components.model.sizing.kernel import (
+    Floors,
     apply_overrides,
     conntrack_max,
     danger,
@@ -22,6 +23,10 @@ SEED_HARMFUL_KEYS = (
     "net.core.wmem_default",
     "net.ipv4.tcp_mem",
 )
+
+
+# A box sized for 1000 connections: the values an override must not undercut.
+FLOORS = Floors(65536, 65536, file_limits(1000, 100, 1000))
 
 
 def _override(value: str, reason: str | None = None) -> SysctlOverride:
@@ -45,7 +50,7 @@ def _override(value: str, reason: str | None = None) -> SysctlOverride:
 )
 def test_obsolete_keys_name_their_replacement(old: str, new: str | None) -> None:
     assert modern_key(old) == (True, new)
-    _, problems = apply_overrides([], {old: _override("1")}, 4096, 4096)
+    _, problems = apply_overrides([], {old: _override("1")}, 4096, 4096, FLOORS)
     (problem,) = problems
     assert problem.key == f"tunedstack:sysctl[{old!r}]"
     assert "obsolete key" in problem.message
@@ -57,7 +62,9 @@ def test_modern_key_is_not_obsolete() -> None:
 
 
 def test_syncookies_off_is_refused_with_what_is_valid() -> None:
-    _, problems = apply_overrides([], {"net.ipv4.tcp_syncookies": _override("0")}, 4096, 4096)
+    _, problems = apply_overrides(
+        [], {"net.ipv4.tcp_syncookies": _override("0")}, 4096, 4096, FLOORS
+    )
     (problem,) = problems
     assert problem.value == "0"
     assert "SYN-flood protection" in problem.message and "valid: 1" in problem.message
@@ -66,7 +73,7 @@ def test_syncookies_off_is_refused_with_what_is_valid() -> None:
 
 def test_syncookies_off_is_accepted_with_a_reason() -> None:
     sysctls, problems = apply_overrides(
-        [], {"net.ipv4.tcp_syncookies": _override("0", "SYN proxy in front")}, 4096, 4096
+        [], {"net.ipv4.tcp_syncookies": _override("0", "SYN proxy in front")}, 4096, 4096, FLOORS
     )
     assert problems == []
     assert sysctls[0].value == "0" and sysctls[0].origin == "stack"
@@ -91,18 +98,77 @@ def test_seed_harmful_values_are_refused(key: str) -> None:
 
 
 def test_port_range_over_service_ports_is_refused() -> None:
-    assert danger("net.ipv4.ip_local_port_range", "1024 65535", 4096)
+    harm = danger("net.ipv4.ip_local_port_range", "1024 65535", 4096)
+    assert harm and "5432 (PostgreSQL), 6379 (Redis)" in harm and "8404 (HAProxy stats)" in harm
+    # The stats port alone, which the old check (anything from 6380 up) let through.
+    stats = danger("net.ipv4.ip_local_port_range", "8400 9000", 4096)
+    assert stats and "8404 (HAProxy stats)" in stats and "PostgreSQL" not in stats
     assert danger("net.ipv4.ip_local_port_range", "32768 60999", 4096) is None
+    assert danger("net.ipv4.ip_local_port_range", "10000 65535", 4096) is None
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("net.ipv4.tcp_timestamps", "0", "PAWS"),
+        ("net.ipv4.tcp_sack", "0", "selective acknowledgements"),
+        ("net.ipv4.tcp_window_scaling", "0", "64 KB"),
+        ("net.ipv4.tcp_fin_timeout", "1", "FIN_WAIT_2 sockets after 1 s"),
+        ("vm.overcommit_memory", "2", "BGSAVE"),
+    ],
+)
+def test_harmful_tcp_and_memory_values_need_a_reason(key: str, value: str, says: str) -> None:
+    _, problems = apply_overrides([], {key: _override(value)}, 4096, 4096, FLOORS)
+    (problem,) = problems
+    assert says in problem.message and "reason" in problem.message
+    merged, problems = apply_overrides([], {key: _override(value, "measured")}, 4096, 4096, FLOORS)
+    assert problems == [] and merged[0].value == value
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("net.ipv4.tcp_timestamps", "1"),
+        ("net.ipv4.tcp_sack", "1"),
+        ("net.ipv4.tcp_fin_timeout", "10"),
+        ("vm.overcommit_memory", "1"),
+    ],
+)
+def test_the_defaults_of_those_keys_are_fine(key: str, value: str) -> None:
+    assert danger(key, value, 4096) is None
+
+
+@pytest.mark.parametrize("key", ["net.netfilter.nf_conntrack_max", "net.ipv4.tcp_max_tw_buckets"])
+def test_an_override_below_the_sized_table_needs_a_reason(key: str) -> None:
+    _, problems = apply_overrides([], {key: _override("65535")}, 4096, 4096, FLOORS)
+    (problem,) = problems
+    assert "below the 65536 sized for the peak connections" in problem.message
+    _, problems = apply_overrides([], {key: _override("65536")}, 4096, 4096, FLOORS)
+    assert problems == []
+
+
+def test_nr_open_below_a_services_file_limit_is_refused_even_with_a_reason() -> None:
+    haproxy = FLOORS.file_limits.haproxy
+    highest = max(haproxy, FLOORS.file_limits.gunicorn, FLOORS.file_limits.postgres)
+    _, problems = apply_overrides(
+        [], {"fs.nr_open": _override(str(highest - 1), "smaller")}, 4096, 4096, FLOORS
+    )
+    (problem,) = problems
+    assert f"LimitNOFILE {highest}" in problem.message and "fails to start" in problem.message
+    _, problems = apply_overrides([], {"fs.nr_open": _override(str(highest))}, 4096, 4096, FLOORS)
+    assert problems == []
 
 
 def test_somaxconn_override_below_a_backlog_is_refused() -> None:
-    _, problems = apply_overrides([], {"net.core.somaxconn": _override("1024")}, 4096, 5120)
+    _, problems = apply_overrides([], {"net.core.somaxconn": _override("1024")}, 4096, 5120, FLOORS)
     assert "at least 5120" in problems[0].message
 
 
 def test_override_replaces_the_profile_value() -> None:
     profile = profile_sysctls(5120, 65536, 65536)
-    merged, problems = apply_overrides(profile, {"vm.swappiness": _override("1")}, 4096, 5120)
+    merged, problems = apply_overrides(
+        profile, {"vm.swappiness": _override("1")}, 4096, 5120, FLOORS
+    )
     assert problems == []
     swappiness = [s for s in merged if s.key == "vm.swappiness"]
     assert len(swappiness) == 1 and swappiness[0].value == "1"

@@ -12,7 +12,7 @@ from components.model.errors import SettingsError, SizingError
 from components.model.project import PACKAGE_ROOT
 from components.model.settings import SysctlOverride, load_stack_file, validate
 from components.model.sizing import size
-from components.model.sizing.kernel import apply_overrides, profile_sysctls
+from components.model.sizing.kernel import Floors, apply_overrides, file_limits, profile_sysctls
 from components.model.sizing.sysctl_rules import (
     LISTED_IMAGE,
     interface_free,
@@ -28,7 +28,12 @@ def _problems(
 ) -> list[str]:
     profile = profile_sysctls(4096, 65536, 65536)
     _, problems = apply_overrides(
-        profile, {key: SysctlOverride(value=value, reason=reason)}, 4096, 4096, image
+        profile,
+        {key: SysctlOverride(value=value, reason=reason)},
+        4096,
+        4096,
+        Floors(65536, 65536, file_limits(1000, 100, 1000)),
+        image,
     )
     return [p.message for p in problems]
 
