@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from components.model.sizing.units import mib_from_bytes, round_up
+from components.model.sizing.units import mib_from_bytes, next_power_of_two, round_up
 
 # Accept this much more than the expected peak before HAProxy itself stops accepting.
 PEAK_HEADROOM = 1.25
-MAXCONN_STEP = 1024
+# maxconn is rounded up to a round number: an eighth of the next power of two, within these
+# bounds, so rounding adds at most 12.5 % (a fixed 1024 step made 128 out of a 100 peak 1024).
+MAXCONN_STEP_MIN = 16
+MAXCONN_STEP_MAX = 1024
 BUFSIZE = 16384  # HAProxy's default tune.bufsize
 BASE_MB = 16
 # somaxconn's ceiling on the kernels we target: the accept backlog is stored in 16 bits.
@@ -52,7 +56,9 @@ class HaproxyTunables:
 
 
 def maxconn_for_peak(peak_connections: int) -> int:
-    return round_up(peak_connections * PEAK_HEADROOM, MAXCONN_STEP)
+    wanted = math.ceil(peak_connections * PEAK_HEADROOM)
+    step = min(MAXCONN_STEP_MAX, max(MAXCONN_STEP_MIN, next_power_of_two(wanted) // 8))
+    return round_up(wanted, step)
 
 
 def haproxy_memory_mb(maxconn: int) -> int:

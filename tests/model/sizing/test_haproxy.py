@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from components.model.sizing.haproxy import (
     MAX_BACKLOG,
     haproxy_memory_mb,
@@ -10,7 +12,8 @@ from components.model.sizing.haproxy import (
 
 def test_maxconn_has_headroom_over_the_peak() -> None:
     assert maxconn_for_peak(4000) == 5120
-    assert maxconn_for_peak(10000) >= 12500
+    assert maxconn_for_peak(10000) == 13312
+    assert maxconn_for_peak(100) == 128  # was 1024: +924 % instead of the 25 % meant
 
 
 def test_memory_counts_two_buffers_per_connection() -> None:
@@ -32,3 +35,9 @@ def test_idle_keep_alive_is_not_cut_short_by_the_client_timeout() -> None:
     # A client polling every 50 s keeps its connection; a slow header is still cut at 10 s.
     assert h.timeout_http_keep_alive_s > 50
     assert h.timeout_http_request_s < h.timeout_http_keep_alive_s
+
+
+@pytest.mark.parametrize("peak", [10, 99, 100, 1000, 4000, 10_000, 50_000, 1_000_000])
+def test_maxconn_adds_the_headroom_and_rounding_adds_at_most_an_eighth(peak: int) -> None:
+    wanted = peak * 1.25
+    assert wanted <= maxconn_for_peak(peak) <= max(wanted * 1.125, wanted + 16)
