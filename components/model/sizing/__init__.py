@@ -6,7 +6,7 @@ This is the one source of every number that lands in a config file.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from components.model.errors import Problem, SizingError
@@ -153,7 +153,9 @@ def size(settings: Settings, source: str = "stack", plan: Plan | None = None) ->
                 f"(PostgreSQL needs at least {POSTGRES_MIN_MB} MB); {hint}",
             )
         )
-        raise SizingError(source, problems, "Budget:\n" + budget.table())
+        # PostgreSQL at the least it needs, so the table shows what is missing.
+        wanted = replace(budget, postgres_mb=max(postgres_mb, POSTGRES_MIN_MB))
+        raise SizingError(source, problems, "Budget:\n" + wanted.table())
 
     pg_connections = s.postgres.max_connections or max_connections(
         gunicorn.workers * settings.app.db_pool_size

@@ -112,6 +112,9 @@ class Budget:
     def table(self) -> str:
         rows = [f"{'where':<22}{'MB':>8}  {'share':>6}  why"]
         for line in self.lines():
+            if line.name == "unallocated" and line.mb < 0:
+                # A budget that does not fit: how much is missing, not a negative size.
+                line = BudgetLine("over the plan", -line.mb, "what the services need beyond it")
             share = 100.0 * line.mb / self.total_mb
             rows.append(f"{line.name:<22}{line.mb:>8}  {share:>5.1f}%  {line.detail}")
         rows.append(f"{'plan total':<22}{self.total_mb:>8}  100.0%")

@@ -66,3 +66,11 @@ def test_budget_table_lists_every_line_and_the_total() -> None:
     ):
         assert name in table
     assert "4 workers x 150 MB" in table
+
+
+def test_a_budget_over_the_plan_says_by_how_much_and_shows_no_negative_size() -> None:
+    budget = _budget(postgres_mb=4000)
+    table = budget.table()
+    assert f"over the plan{-budget.unallocated_mb:>17}" in table
+    assert "unallocated" not in table
+    assert not any(cell.startswith("-") for cell in table.split())

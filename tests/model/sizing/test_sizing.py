@@ -183,3 +183,16 @@ def test_values_grow_with_ram(
     assert b.postgres.effective_cache_size_kb >= a.postgres.effective_cache_size_kb
     assert b.redis.maxmemory_mb >= a.redis.maxmemory_mb
     assert b.gunicorn.workers >= a.gunicorn.workers
+
+
+def test_the_budget_error_shows_postgresql_at_its_minimum_and_what_is_missing(
+    minimal_raw: dict[str, Any],
+) -> None:
+    raw = {**minimal_raw, "services": {"redis": {"maxmemoryMb": 3000}}}
+    with pytest.raises(SizingError) as err:
+        size(validate(raw, "t"))
+    table = str(err.value).split("Budget:\n", 1)[1]
+    assert not any(cell.startswith("-") for cell in table.split()), table
+    postgres = next(line for line in table.splitlines() if line.startswith("postgresql"))
+    assert postgres.split()[1] == "256"
+    assert "over the plan" in table
