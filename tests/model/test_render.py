@@ -133,7 +133,15 @@ def test_rendered_sysctls_exist_in_this_kernel_and_are_modern(
 def test_limits_have_a_root_line(box: tuple[Settings, Sizing, Rendered, Secrets]) -> None:
     _, sz, rendered, _ = box
     limits = rendered.by_path()["/etc/security/limits.d/60-tunedstack.conf"].content
-    assert f"root  hard  nofile  {sz.kernel.file_limits.login}" in limits
+    limit = sz.kernel.file_limits
+    assert f"root  soft  nofile  {limit.login}" in limits
+    assert f"root  hard  nofile  {limit.login_hard}" in limits
+    # A hard limit under systemd's would lower what a login session already has.
+    assert all(
+        int(line.split()[3]) >= 524288
+        for line in limits.splitlines()
+        if line.split()[1:2] == ["hard"]
+    )
 
 
 # ---------------------------------------------------------------- golden files (staging)

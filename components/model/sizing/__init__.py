@@ -174,7 +174,6 @@ def size(settings: Settings, source: str = "stack", plan: Plan | None = None) ->
     kernel, problems = size_kernel(
         haproxy_maxconn=maxconn,
         listen_backlogs=[haproxy.backlog, gunicorn.backlog, redis.tcp_backlog],
-        postgres_connections=pg_connections,
         redis_maxclients=redis.maxclients,
         overrides=settings.sysctl,
         memory_mb=total,

@@ -34,6 +34,14 @@ TCP_BUFFER_MAX = 16 * MiB
 # fs.nr_open's default: no process may raise RLIMIT_NOFILE above it.
 NR_OPEN = 1048576
 FD_HEADROOM = 1024
+# systemd (240 and later) starts every login session with a hard limit of 524288: limits.d
+# may raise the soft limit, and must not lower the hard one.
+SYSTEMD_LOGIN_HARD_NOFILE = 524288
+# Debian's redis-server.service sets LimitNOFILE=65535; the drop-in only ever raises it.
+DEBIAN_REDIS_NOFILE = 65535
+# A PostgreSQL backend opens up to max_files_per_process (1000) files plus a few sockets; the
+# limit is per process, so it does not grow with max_connections.
+POSTGRES_NOFILE = 65536
 # Debian 12 and Ubuntu 24.04 kernels: the ephemeral port range starts here by default.
 EPHEMERAL_PORT_FLOOR = 32768
 # Ports services on the box listen on after boot: an ephemeral range over one of them lets an
@@ -78,7 +86,12 @@ class FileLimits:
 
     @property
     def login(self) -> int:
+        """The soft limit of a login shell: enough to run any service's command by hand."""
         return max(self.haproxy, self.gunicorn, self.postgres, self.redis)
+
+    @property
+    def login_hard(self) -> int:
+        return max(self.login, SYSTEMD_LOGIN_HARD_NOFILE)
 
 
 @dataclass(frozen=True)
@@ -134,16 +147,16 @@ def somaxconn_for(backlogs: list[int]) -> int:
     return min(SOMAXCONN_CEILING, max(SOMAXCONN_FLOOR, *backlogs))
 
 
-def file_limits(
-    haproxy_maxconn: int, postgres_connections: int, redis_maxclients: int
-) -> FileLimits:
+def file_limits(haproxy_maxconn: int, redis_maxclients: int) -> FileLimits:
     return FileLimits(
         # A proxied connection is two descriptors (client side and server side).
         haproxy=min(NR_OPEN, round_up(2 * haproxy_maxconn + FD_HEADROOM, 1024)),
         gunicorn=65536,
-        # Per process: a backend opens up to max_files_per_process (1000) plus sockets.
-        postgres=min(NR_OPEN, max(65536, round_up(postgres_connections * 16, 1024))),
-        redis=min(NR_OPEN, round_up(redis_maxclients + 32 + FD_HEADROOM, 1024)),
+        postgres=POSTGRES_NOFILE,
+        # maxclients plus Redis's own 32 descriptors.
+        redis=min(
+            NR_OPEN, max(DEBIAN_REDIS_NOFILE, round_up(redis_maxclients + 32 + FD_HEADROOM, 1024))
+        ),
     )
 
 
@@ -379,7 +392,6 @@ def apply_overrides(
 def size_kernel(
     haproxy_maxconn: int,
     listen_backlogs: list[int],
-    postgres_connections: int,
     redis_maxclients: int,
     overrides: dict[str, SysctlOverride],
     memory_mb: int,
@@ -387,7 +399,7 @@ def size_kernel(
 ) -> tuple[KernelProfile, list[Problem]]:
     somaxconn = somaxconn_for(listen_backlogs)
     conntrack = conntrack_max(haproxy_maxconn)
-    limits = file_limits(haproxy_maxconn, postgres_connections, redis_maxclients)
+    limits = file_limits(haproxy_maxconn, redis_maxclients)
     sysctls, problems = apply_overrides(
         profile_sysctls(somaxconn, conntrack, conntrack),
         overrides,

@@ -87,6 +87,7 @@ def expectations(sz: Sizing) -> list[Expectation]:
         Expectation("nofile postgres (soft hard)", str(limits.postgres), _hard_limit),
         Expectation("nofile redis (soft hard)", str(limits.redis), _hard_limit),
         Expectation("nofile login shell", str(limits.login), _equal),
+        Expectation("nofile login shell hard", str(limits.login_hard), _equal),
     ]
     for key, value in sz.postgres.conf().items():
         compare = _within_a_block if _kb(value) is not None else _equal
@@ -130,6 +131,7 @@ def probe_script(sz: Sizing, stack: str) -> str:
         f'emit \'nofile postgres (soft hard)\' "$(limit "$(head -n 1 {pg_data}/postmaster.pid)")"',
         'emit \'nofile redis (soft hard)\' "$(limit "$(pid_of redis-server)")"',
         "emit 'nofile login shell' \"$(ulimit -n)\"",
+        "emit 'nofile login shell hard' \"$(ulimit -Hn)\"",
     ]
     for key in sz.postgres.conf():
         lines.append(

@@ -26,7 +26,7 @@ SEED_HARMFUL_KEYS = (
 
 
 # A box sized for 1000 connections: the values an override must not undercut.
-FLOORS = Floors(65536, 65536, file_limits(1000, 100, 1000))
+FLOORS = Floors(65536, 65536, file_limits(1000, 1000))
 
 
 def _override(value: str, reason: str | None = None) -> SysctlOverride:
@@ -187,14 +187,21 @@ def test_conntrack_has_a_floor_and_scales() -> None:
 
 
 def test_file_limits_cover_two_fds_per_proxied_connection() -> None:
-    limits = file_limits(5120, 30, 10000)
+    limits = file_limits(5120, 10000)
     assert limits.haproxy >= 2 * 5120
     assert limits.redis >= 10000 + 32
     assert limits.login == max(limits.haproxy, limits.gunicorn, limits.postgres, limits.redis)
 
 
+def test_file_limits_never_lower_what_debian_and_systemd_give() -> None:
+    small = file_limits(128, 100)
+    assert small.redis == 65535  # Debian's redis-server.service
+    assert small.login_hard == 524288  # systemd's hard limit for login sessions
+    assert file_limits(400_000, 100).login_hard == file_limits(400_000, 100).login > 524288
+
+
 def test_profile_keys_are_modern_and_safe() -> None:
-    profile, problems = size_kernel(5120, [5120, 2048, 511], 30, 10000, {}, 4096)
+    profile, problems = size_kernel(5120, [5120, 2048, 511], 10000, {}, 4096)
     assert problems == []
     for s in profile.sysctls:
         assert modern_key(s.key) == (False, None)
@@ -206,6 +213,6 @@ def test_profile_keys_are_modern_and_safe() -> None:
 
 
 def test_profile_keys_exist_in_this_kernel() -> None:
-    profile, _ = size_kernel(5120, [5120], 30, 10000, {}, 4096)
+    profile, _ = size_kernel(5120, [5120], 10000, {}, 4096)
     missing = [s.key for s in profile.sysctls if not Path("/proc/sys", *s.key.split(".")).exists()]
     assert missing == []

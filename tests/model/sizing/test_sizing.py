@@ -196,3 +196,11 @@ def test_the_budget_error_shows_postgresql_at_its_minimum_and_what_is_missing(
     postgres = next(line for line in table.splitlines() if line.startswith("postgresql"))
     assert postgres.split()[1] == "256"
     assert "over the plan" in table
+
+
+def test_postgresql_file_limit_is_per_process_not_per_connection(
+    minimal_raw: dict[str, Any],
+) -> None:
+    """It was 16 descriptors per connection: 80,000 for a 5000-connection server."""
+    many = {**minimal_raw, "services": {"postgres": {"maxConnections": 5000}}}
+    assert size(validate(many, "t")).kernel.file_limits.postgres == 65536

@@ -60,7 +60,7 @@ def test_expectations_cover_sysctls_limits_and_services(stack_settings: Settings
         ("postgresql data on volume", "/dev/vda", False),
         ("redis listen", "127.0.0.1:6379 [::1]:6379 ", True),
         ("redis listen", "0.0.0.0:6379 ", False),
-        ("nofile redis (soft hard)", "11264 11264", True),
+        ("nofile redis (soft hard)", "65535 65535", True),
         ("nofile redis (soft hard)", "1024 4096", False),
         ("transparent hugepages", "always madvise [never]", True),
     ],
