@@ -8,9 +8,6 @@ from components.model.settings import GunicornOverrides, WorkerClass
 
 # Queue on the Unix socket in front of the workers; HAProxy's per-server maxconn keeps it short.
 LISTEN_BACKLOG = 2048
-# Sync workers are held by slow clients; HAProxy buffers the whole request first, so the
-# keep-alive toward HAProxy only matters for gthread.
-KEEPALIVE_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -20,7 +17,6 @@ class GunicornTunables:
     threads: int
     timeout_seconds: int
     graceful_timeout_seconds: int
-    keepalive_seconds: int
     max_requests: int
     max_requests_jitter: int
     backlog: int
@@ -53,7 +49,6 @@ def size_gunicorn(
         threads=overrides.threads,
         timeout_seconds=overrides.timeout_seconds,
         graceful_timeout_seconds=overrides.timeout_seconds,
-        keepalive_seconds=KEEPALIVE_SECONDS,
         max_requests=overrides.max_requests,
         # Jitter spreads worker restarts so they do not all recycle in the same second.
         max_requests_jitter=overrides.max_requests // 10,
@@ -65,7 +60,6 @@ def size_gunicorn(
 
 # gunicorn's own defaults, for the stock box.
 STOCK_TIMEOUT_SECONDS = 30
-STOCK_KEEPALIVE_SECONDS = 2
 
 
 def stock_gunicorn(vcpus: int) -> GunicornTunables:
@@ -77,7 +71,6 @@ def stock_gunicorn(vcpus: int) -> GunicornTunables:
         threads=1,
         timeout_seconds=STOCK_TIMEOUT_SECONDS,
         graceful_timeout_seconds=STOCK_TIMEOUT_SECONDS,
-        keepalive_seconds=STOCK_KEEPALIVE_SECONDS,
         max_requests=0,
         max_requests_jitter=0,
         backlog=LISTEN_BACKLOG,

@@ -10,7 +10,7 @@ worker_class = "sync"
 threads = 1
 timeout = 30
 graceful_timeout = 30
-keepalive = 5
+# No keepalive: HAProxy closes its side after each response (`option http-server-close`).
 max_requests = 1000
 max_requests_jitter = 100
 # Only HAProxy can reach the socket (mode 0660, group haproxy), so its headers are trusted.
