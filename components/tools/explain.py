@@ -51,6 +51,11 @@ def key_tunables(sz: Sizing) -> list[Explained]:
             "a queued request gets a 503 instead of hanging",
         ),
         Explained(
+            "haproxy.timeout check",
+            f"{h.timeout_check_s}s",
+            "= timeout server: the only server is never marked DOWN for being busy",
+        ),
+        Explained(
             "postgresql.max_connections",
             str(p.max_connections),
             f"{g.workers} workers x pool + headroom for admin and maintenance",

@@ -130,6 +130,15 @@ def test_rendered_sysctls_exist_in_this_kernel_and_are_modern(
         assert modern_key(key) == (False, None), key
 
 
+def test_the_health_check_has_its_own_timeout(
+    box: tuple[Settings, Sizing, Rendered, Secrets],
+) -> None:
+    _, sz, rendered, _ = box
+    cfg = rendered.by_path()[PATHS.haproxy_cfg].content
+    backend = cfg.split("backend app", 1)[1].split("\nfrontend", 1)[0]
+    assert f"    timeout check {sz.haproxy.timeout_check_s}s\n" in backend
+
+
 def test_limits_have_a_root_line(box: tuple[Settings, Sizing, Rendered, Secrets]) -> None:
     _, sz, rendered, _ = box
     limits = rendered.by_path()["/etc/security/limits.d/60-tunedstack.conf"].content

@@ -48,6 +48,7 @@ class HaproxyTunables:
     timeout_http_request_s: int
     timeout_http_keep_alive_s: int
     check_interval_s: int
+    timeout_check_s: int
     bufsize: int
 
     @property
@@ -69,6 +70,7 @@ def haproxy_memory_mb(maxconn: int) -> int:
 def size_haproxy(
     maxconn: int, app_concurrency: int, vcpus: int, app_timeout_s: int, queue_timeout_s: int
 ) -> HaproxyTunables:
+    timeout_server_s = app_timeout_s + 5
     return HaproxyTunables(
         maxconn=maxconn,
         backlog=min(maxconn, MAX_BACKLOG),
@@ -78,10 +80,15 @@ def size_haproxy(
         timeout_connect_s=CONNECT_TIMEOUT_S,
         timeout_client_s=CLIENT_TIMEOUT_S,
         # gunicorn kills a stuck worker first, so HAProxy reports its 502, not a vague 504.
-        timeout_server_s=app_timeout_s + 5,
+        timeout_server_s=timeout_server_s,
         timeout_queue_s=queue_timeout_s,
         timeout_http_request_s=HTTP_REQUEST_TIMEOUT_S,
         timeout_http_keep_alive_s=KEEPALIVE_TIMEOUT_S,
         check_interval_s=CHECK_INTERVAL_S,
+        # The box has one backend server: a check that waits behind busy workers is slowness,
+        # not failure, and marking the only server DOWN would answer every request with 503.
+        # Without `timeout check` HAProxy gives a check only `inter` (2 s); give it as long as a
+        # request may take, so only an app that answers nothing for that long goes DOWN.
+        timeout_check_s=timeout_server_s,
         bufsize=BUFSIZE,
     )

@@ -41,3 +41,10 @@ def test_idle_keep_alive_is_not_cut_short_by_the_client_timeout() -> None:
 def test_maxconn_adds_the_headroom_and_rounding_adds_at_most_an_eighth(peak: int) -> None:
     wanted = peak * 1.25
     assert wanted <= maxconn_for_peak(peak) <= max(wanted * 1.125, wanted + 16)
+
+
+def test_a_health_check_may_wait_as_long_as_a_request() -> None:
+    """One sync worker busy with a 3 s request must not fail a check: the only server
+    would go DOWN after 3 failures and every request get a 503."""
+    h = size_haproxy(128, 1, 1, 30, 10)
+    assert h.timeout_check_s == h.timeout_server_s > h.check_interval_s
