@@ -51,6 +51,16 @@ def key_tunables(sz: Sizing) -> list[Explained]:
             "a queued request gets a 503 instead of hanging",
         ),
         Explained(
+            "haproxy.timeout server",
+            f"{h.timeout_server_s}s",
+            f"gunicorn timeout {g.timeout_seconds}s + 5: "
+            + (
+                "gunicorn kills a sync worker stuck that long first (502)"
+                if g.worker_class == "sync"
+                else "gunicorn does not stop a long request in a thread; this ends it (504)"
+            ),
+        ),
+        Explained(
             "haproxy.timeout check",
             f"{h.timeout_check_s}s",
             "= timeout server: the only server is never marked DOWN for being busy",

@@ -130,6 +130,18 @@ def test_rendered_sysctls_exist_in_this_kernel_and_are_modern(
         assert modern_key(key) == (False, None), key
 
 
+def test_gunicorn_conf_bounds_gthread_connections(
+    box: tuple[Settings, Sizing, Rendered, Secrets],
+) -> None:
+    _, sz, rendered, _ = box
+    conf = rendered.by_path()[PATHS.gunicorn_conf].content
+    assert "keepalive = 0\n" in conf
+    if sz.gunicorn.worker_class == "gthread":
+        assert f"\nworker_connections = {sz.gunicorn.threads}\n" in conf
+    else:
+        assert "worker_connections" not in conf
+
+
 def test_the_health_check_has_its_own_timeout(
     box: tuple[Settings, Sizing, Rendered, Secrets],
 ) -> None:
@@ -349,6 +361,8 @@ def test_app_serves_through_haproxy_and_gunicorn(
         log = (tmp / "gunicorn.log").read_text()
         assert f"Using worker: {sz.gunicorn.worker_class}" in log
         assert log.count("Booting worker with pid") >= sz.gunicorn.workers
+        # gthread with as many connections as threads: gunicorn warns if keep-alive is left on.
+        assert "No keepalived connections" not in log
     assert pg.psql("SELECT count(*) FROM hits", database="app") == "3"
 
 

@@ -8,6 +8,10 @@ from components.model.settings import GunicornOverrides, WorkerClass
 
 # Queue on the Unix socket in front of the workers; HAProxy's per-server maxconn keeps it short.
 LISTEN_BACKLOG = 2048
+# HAProxy closes its side after each response (`option http-server-close`): 0 has gunicorn
+# answer with `Connection: close` instead of holding an idle connection that counts against
+# a gthread worker's connections.
+KEEPALIVE_SECONDS = 0
 
 
 @dataclass(frozen=True)
@@ -15,6 +19,10 @@ class GunicornTunables:
     workers: int
     worker_class: WorkerClass
     threads: int
+    # gthread only: a worker accepts no more connections than it has threads, so a busy worker
+    # leaves the next request to an idle one (gunicorn's default, 1000, lets it queue inside).
+    worker_connections: int | None
+    keepalive_seconds: int
     timeout_seconds: int
     graceful_timeout_seconds: int
     max_requests: int
@@ -47,6 +55,8 @@ def size_gunicorn(
         workers=workers,
         worker_class=overrides.worker_class,
         threads=overrides.threads,
+        worker_connections=overrides.threads if overrides.worker_class == "gthread" else None,
+        keepalive_seconds=KEEPALIVE_SECONDS,
         timeout_seconds=overrides.timeout_seconds,
         graceful_timeout_seconds=overrides.timeout_seconds,
         max_requests=overrides.max_requests,
@@ -60,6 +70,7 @@ def size_gunicorn(
 
 # gunicorn's own defaults, for the stock box.
 STOCK_TIMEOUT_SECONDS = 30
+STOCK_KEEPALIVE_SECONDS = 2
 
 
 def stock_gunicorn(vcpus: int) -> GunicornTunables:
@@ -69,6 +80,8 @@ def stock_gunicorn(vcpus: int) -> GunicornTunables:
         workers=workers,
         worker_class="sync",
         threads=1,
+        worker_connections=None,
+        keepalive_seconds=STOCK_KEEPALIVE_SECONDS,
         timeout_seconds=STOCK_TIMEOUT_SECONDS,
         graceful_timeout_seconds=STOCK_TIMEOUT_SECONDS,
         max_requests=0,

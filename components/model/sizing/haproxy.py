@@ -79,7 +79,9 @@ def size_haproxy(
         nbthread=min(vcpus, 64),
         timeout_connect_s=CONNECT_TIMEOUT_S,
         timeout_client_s=CLIENT_TIMEOUT_S,
-        # gunicorn kills a stuck worker first, so HAProxy reports its 502, not a vague 504.
+        # Past gunicorn's timeout: a sync worker stuck that long is killed by gunicorn first
+        # (HAProxy answers 502); a gthread worker's timeout watches the worker, not a request,
+        # so a request that long runs on until this timeout answers 504.
         timeout_server_s=timeout_server_s,
         timeout_queue_s=queue_timeout_s,
         timeout_http_request_s=HTTP_REQUEST_TIMEOUT_S,

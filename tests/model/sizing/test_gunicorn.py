@@ -30,3 +30,10 @@ def test_override_wins_and_jitter_is_a_tenth() -> None:
 def test_gthread_concurrency_is_workers_times_threads() -> None:
     g = size_gunicorn(4, 10_000, 100, GunicornOverrides(worker_class="gthread", threads=4))
     assert g.concurrency == 9 * 4
+
+
+def test_a_gthread_worker_takes_no_more_connections_than_threads() -> None:
+    gthread = size_gunicorn(4, 4096, 150, GunicornOverrides(worker_class="gthread", threads=4))
+    assert gthread.worker_connections == 4
+    assert size_gunicorn(4, 4096, 150, GunicornOverrides()).worker_connections is None  # sync
+    assert gthread.keepalive_seconds == 0  # HAProxy closes after each response

@@ -10,7 +10,8 @@ worker_class = "sync"
 threads = 1
 timeout = 30
 graceful_timeout = 30
-# No keepalive: HAProxy closes its side after each response (`option http-server-close`).
+# HAProxy closes its side after each response (`option http-server-close`).
+keepalive = 0
 max_requests = 1000
 max_requests_jitter = 100
 # Only HAProxy can reach the socket (mode 0660, group haproxy), so its headers are trusted.
