@@ -8,8 +8,10 @@ import os
 import re
 import resource
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -357,6 +359,9 @@ def test_app_serves_through_haproxy_and_gunicorn(
                 assert hit["at"]  # the row read back from PostgreSQL
             assert counters == sorted(counters) and counters[-1] - counters[0] == 2
             assert rows == sorted(rows) and len(set(rows)) == 3
+            _slow_uploads_hold_no_worker(
+                http, sz.gunicorn.concurrency, url + settings.app.health_path
+            )
             assert gunicorn.poll() is None
         log = (tmp / "gunicorn.log").read_text()
         assert f"Using worker: {sz.gunicorn.worker_class}" in log
@@ -364,6 +369,26 @@ def test_app_serves_through_haproxy_and_gunicorn(
         # gthread with as many connections as threads: gunicorn warns if keep-alive is left on.
         assert "No keepalived connections" not in log
     assert pg.psql("SELECT count(*) FROM hits", database="app") == "3"
+
+
+def _slow_uploads_hold_no_worker(port: int, workers: int, health_url: str) -> None:
+    """As many uploads as gunicorn has workers, each stalled mid-body: HAProxy holds them
+    (`option http-buffer-request`), so the health endpoint still answers at once."""
+    uploads = []
+    try:
+        for _ in range(workers):
+            upload = socket.create_connection(("127.0.0.1", port), timeout=5)
+            upload.sendall(
+                b"POST /hits HTTP/1.1\r\nHost: box\r\nContent-Length: 1000\r\n\r\npartial"
+            )
+            uploads.append(upload)
+        time.sleep(0.5)  # HAProxy has them all before the health request comes
+        # Were the uploads on the workers, this would wait for gunicorn's 30 s timeout.
+        with urllib.request.urlopen(health_url, timeout=5) as r:
+            assert r.status == 200
+    finally:
+        for upload in uploads:
+            upload.close()
 
 
 @needs(shutil.which("systemd-analyze") is None, reason="systemd is installed by bin/test")
