@@ -68,6 +68,12 @@ MEASURED_S = {
 }
 
 
+def probe_key(image: BaseImage) -> str:
+    """What a KVM probe's answer holds for: this image, until the host reboots."""
+    boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    return f"{boot_id} {image.folder.name}"
+
+
 def timings(cache: Path) -> Timings:
     return Timings(cache / "timings.json", MEASURED_S)
 
@@ -453,11 +459,39 @@ class Rehearsal:
             with self.shown.step("base image", "building Debian 12", "base image", log):
                 image = build(self.cache, log)
         run = self.run_folder()
+        probed = self.probed_accelerator(image)
+        if probed is not None:
+            accel, reason = probed
+            with self.shown.step("accelerator", "probed since the host booted") as step:
+                step.summary = f"{accel} ({reason})"
+            return image, accel, reason, run
         with self.shown.step("accelerator", "can KVM boot a guest here?", "accelerator") as step:
             works, reason = kvm_works(image, run)
-            accel: Accel = "kvm" if works else "tcg"
+            accel = "kvm" if works else "tcg"
             step.summary = f"{accel} ({reason})"
+        self.remember_accelerator(image, accel, reason)
         return image, accel, reason, run
+
+    def remember_accelerator(self, image: BaseImage, accel: Accel, reason: str) -> None:
+        record = {"probe": probe_key(image), "accel": accel, "reason": reason}
+        self.accelerator_record().write_text(json.dumps(record))
+
+    def accelerator_record(self) -> Path:
+        return self.cache / "accelerator.json"
+
+    def probed_accelerator(self, image: BaseImage) -> tuple[Accel, str] | None:
+        """The probe's answer for this image since the host booted (the probe costs up to
+        30 s, and a rehearsal and a benchmark in a row would pay it twice)."""
+        try:
+            saved = json.loads(self.accelerator_record().read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(saved, dict) or saved.get("probe") != probe_key(image):
+            return None
+        accel = saved.get("accel")
+        if accel not in ("kvm", "tcg"):
+            return None
+        return accel, str(saved.get("reason", ""))
 
     def run_folder(self) -> Path:
         return Path(tempfile.mkdtemp(prefix=f"{self.stack}-", dir=self.cache.as_posix()))

@@ -21,12 +21,14 @@ from components.model.render import Secrets, render_files
 from components.model.settings import load_stack_file
 from components.model.sizing import size
 from components.tools.rehearsal.checks import Check
+from components.tools.rehearsal.image import BaseImage
 from components.tools.rehearsal.rehearse import (
     BAD_CHANGES,
     MEASURED_S,
     PREPARE_STEPS,
     REHEARSE_STEPS,
     Phase,
+    Rehearsal,
     Report,
     day2_settings,
     replacement_settings,
@@ -215,3 +217,21 @@ def test_the_report_survives_json() -> None:
 def test_the_steps_rehearse_shows_have_a_measured_estimate_under_tcg() -> None:
     for step in REHEARSE_STEPS[3:]:
         assert f"tcg {step}" in MEASURED_S
+
+
+def test_the_kvm_probe_is_answered_once_per_host_boot_and_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rehearsal = Rehearsal(PACKAGE_ROOT, "staging", cache=tmp_path)
+    image = BaseImage(tmp_path / "images" / "abc")
+    assert rehearsal.probed_accelerator(image) is None
+    rehearsal.remember_accelerator(image, "tcg", "a KVM guest did not finish a 30s probe boot")
+    assert rehearsal.probed_accelerator(image) == (
+        "tcg",
+        "a KVM guest did not finish a 30s probe boot",
+    )
+    assert rehearsal.probed_accelerator(BaseImage(tmp_path / "images" / "other")) is None
+    monkeypatch.setattr(
+        "components.tools.rehearsal.rehearse.probe_key", lambda image: "another boot"
+    )
+    assert rehearsal.probed_accelerator(image) is None  # the host rebooted: probe again
