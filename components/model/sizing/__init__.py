@@ -206,9 +206,11 @@ def _over_capacity(
     if settings.services.gunicorn.workers is not None:
         ways.append(f"more {NAMESPACE}:services.gunicorn.workers")
     fast_enough_ms = math.floor(gunicorn.concurrency * 1000 / declared)
-    ways.append(
-        f"{NAMESPACE}:workload.typicalResponseMs at most {fast_enough_ms} if the app is that fast"
-    )
+    if fast_enough_ms >= 1:  # else no response time could make this box serve the rate
+        ways.append(
+            f"{NAMESPACE}:workload.typicalResponseMs at most {fast_enough_ms} "
+            "if the app is that fast"
+        )
     ways.append(f"{NAMESPACE}:workload.allowOverCapacity: true to queue and shed the excess")
     return Problem(
         f"{NAMESPACE}:workload.requestsPerSecond",

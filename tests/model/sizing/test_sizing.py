@@ -92,6 +92,16 @@ def test_a_rate_above_capacity_is_refused_naming_the_key_and_what_would_serve_it
     assert "tunedstack:workload.allowOverCapacity: true" in text
 
 
+def test_a_rate_no_response_time_could_serve_suggests_no_impossible_one(
+    minimal_raw: dict[str, Any],
+) -> None:
+    raw = {**minimal_raw, "workload": {"requestsPerSecond": 100_000}}
+    with pytest.raises(SizingError) as err:
+        size(validate(raw, "t"))
+    assert "typicalResponseMs at most" not in str(err.value)
+    assert "allowOverCapacity: true" in str(err.value)
+
+
 def test_a_rate_above_capacity_is_accepted_when_allowed(minimal_raw: dict[str, Any]) -> None:
     workload = {"requestsPerSecond": 1500, "typicalResponseMs": 40, "allowOverCapacity": True}
     sz = size(validate({**minimal_raw, "workload": workload}, "t"))
