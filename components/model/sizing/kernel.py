@@ -84,10 +84,18 @@ class FileLimits:
     postgres: int
     redis: int
 
+    def per_service(self) -> dict[str, int]:
+        return {
+            "haproxy": self.haproxy,
+            "gunicorn": self.gunicorn,
+            "postgresql": self.postgres,
+            "redis": self.redis,
+        }
+
     @property
     def login(self) -> int:
         """The soft limit of a login shell: enough to run any service's command by hand."""
-        return max(self.haproxy, self.gunicorn, self.postgres, self.redis)
+        return max(self.per_service().values())
 
     @property
     def login_hard(self) -> int:
@@ -312,13 +320,7 @@ def below_sized(key: str, value: str, floors: Floors) -> str | None:
 def nr_open_problem(value: str, limits: FileLimits) -> str | None:
     """fs.nr_open caps every LimitNOFILE: below one, systemd cannot start that service."""
     numbers = _ints(value) or []
-    highest = max(
-        ("haproxy", limits.haproxy),
-        ("gunicorn", limits.gunicorn),
-        ("postgresql", limits.postgres),
-        ("redis", limits.redis),
-        key=lambda item: item[1],
-    )
+    highest = max(limits.per_service().items(), key=lambda item: item[1])
     if numbers and numbers[0] < highest[1]:
         return (
             f"below {highest[0]}'s LimitNOFILE {highest[1]}, which systemd then cannot set, "
