@@ -10,7 +10,7 @@ from components.model.settings import Settings
 from components.model.sizing import Sizing
 from components.model.sizing.haproxy import PEAK_HEADROOM
 from components.model.sizing.kernel import CONNTRACK_FLOOR, CONNTRACK_PER_CONNECTION
-from components.model.sizing.postgres import format_kb
+from components.model.sizing.postgres import WORK_MEM_CAP_KB, format_kb
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,8 @@ def key_tunables(sz: Sizing) -> list[Explained]:
         Explained(
             "postgresql.max_connections",
             str(p.max_connections),
-            f"{g.workers} workers x pool + headroom for admin and maintenance",
+            f"{g.workers} workers x max(pool, threads) x 2 (a reload's old and new workers) "
+            "+ headroom for admin and maintenance",
         ),
         Explained(
             "postgresql.shared_buffers",
@@ -83,7 +84,11 @@ def key_tunables(sz: Sizing) -> list[Explained]:
         Explained(
             "postgresql.work_mem",
             format_kb(p.work_mem_kb),
-            "pgtune: (share - shared_buffers) / ((connections + workers) x 3), >= 4MB, in whole MB",
+            "pgtune: (share - shared_buffers) / ((connections + workers) x 3), connections "
+            "without a reload's second generation (HAProxy sends no more requests then), "
+            f"/ hash_mem_multiplier {p.hash_mem_multiplier} (a hash node may use that many "
+            f"times work_mem), at most {format_kb(WORK_MEM_CAP_KB)} (each node of a runaway "
+            "query takes its own), >= 4MB, in whole MB",
         ),
         Explained(
             "redis.maxmemory",

@@ -34,7 +34,14 @@ from components.model.sizing.kernel import (
     kernel_network_mb,
     size_kernel,
 )
-from components.model.sizing.postgres import PostgresTunables, max_connections, size_postgres
+from components.model.sizing.postgres import (
+    PostgresTunables,
+    app_connections,
+    connections_per_worker,
+    least_max_connections,
+    max_connections,
+    size_postgres,
+)
 from components.model.sizing.redis import (
     RedisTunables,
     fork_headroom_mb,
@@ -157,11 +164,33 @@ def size(settings: Settings, source: str = "stack", plan: Plan | None = None) ->
         wanted = replace(budget, postgres_mb=max(postgres_mb, POSTGRES_MIN_MB))
         raise SizingError(source, problems, "Budget:\n" + wanted.table())
 
+    per_worker = connections_per_worker(settings.app.db_pool_size, gunicorn.threads)
+    steady = gunicorn.workers * per_worker
+    least = least_max_connections(steady)
+    if s.postgres.max_connections is not None and s.postgres.max_connections < least:
+        raise SizingError(
+            source,
+            [
+                Problem(
+                    f"{NAMESPACE}:services.postgres.maxConnections",
+                    s.postgres.max_connections,
+                    f"{gunicorn.workers} gunicorn workers hold {per_worker} connections each "
+                    f"({steady}) and PostgreSQL reserves {least - steady} for superusers: "
+                    f"set at least {least}, or unset it to size it "
+                    f"({max_connections(app_connections(gunicorn.workers, per_worker))}, "
+                    "with room for a reload)",
+                )
+            ],
+        )
     pg_connections = s.postgres.max_connections or max_connections(
-        gunicorn.workers * settings.app.db_pool_size
+        app_connections(gunicorn.workers, per_worker)
     )
     postgres = size_postgres(
-        postgres_mb, cpu.postgres, pg_connections, POSTGRES_VERSION[settings.image]
+        postgres_mb,
+        cpu.postgres,
+        pg_connections,
+        POSTGRES_VERSION[settings.image],
+        busy_connections=min(pg_connections, max_connections(steady)),
     )
     redis = size_redis(maxmemory, headroom_pct, settings.workload.redis_policy)
     haproxy = size_haproxy(

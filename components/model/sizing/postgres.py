@@ -16,10 +16,36 @@ GB = 1024 * MB
 DEFAULT_MAX_WORKER_PROCESSES = 8
 # Connections besides the app's pools: superuser_reserved (3), migrations, cron, psql, monitoring.
 CONNECTION_HEADROOM = 20
+SUPERUSER_RESERVED_CONNECTIONS = 3  # PostgreSQL's default: not for the app
+# A graceful reload of gunicorn (HUP: a new release, a changed gunicorn.conf) starts the new
+# workers before the old ones exit, so for a moment both generations hold their connections.
+RELOAD_GENERATIONS = 2
+# Since PostgreSQL 15 a hash node may use hash_mem_multiplier (2.0) x work_mem.
+HASH_MEM_MULTIPLIER = {13: 1.0, 14: 1.0, 15: 2.0, 16: 2.0, 17: 2.0}
+# pgtune's formula hands a big box's whole share to few connections (779 MB on g7-highmem-16).
+# A web request's sort or hash never needs that; what it risks is a runaway query with more
+# than pgtune's 3 nodes, each node (and each parallel worker) taking its own work_mem.
+WORK_MEM_CAP_KB = 256 * MB
+
+
+def connections_per_worker(pool_size: int, threads: int) -> int:
+    """A worker's PostgreSQL connections: its pool, and at least one per thread (a thread
+    waiting on a smaller pool is a request waiting; the sample app keeps one per thread)."""
+    return max(pool_size, threads)
+
+
+def app_connections(workers: int, per_worker: int) -> int:
+    """What the app may hold at once: both generations of workers during a reload."""
+    return workers * per_worker * RELOAD_GENERATIONS
 
 
 def max_connections(app_connections: int) -> int:
     return app_connections + CONNECTION_HEADROOM
+
+
+def least_max_connections(steady_connections: int) -> int:
+    """Below this the app's own pools cannot connect (the reserved slots are not for it)."""
+    return steady_connections + SUPERUSER_RESERVED_CONNECTIONS
 
 
 def shared_buffers(memory_kb: int) -> int:
@@ -96,11 +122,16 @@ def parallel_settings(cpus: int) -> ParallelSettings | None:
     )
 
 
-def work_mem(memory_kb: int, shared_buffers_kb: int, connections: int, cpus: int) -> int:
+def work_mem(
+    memory_kb: int, shared_buffers_kb: int, connections: int, cpus: int, version: int
+) -> int:
+    """pgtune's share per node, divided by hash_mem_multiplier so a hash node stays within it,
+    capped at WORK_MEM_CAP_KB, and never below PostgreSQL's own 4 MB default."""
     parallel = parallel_settings(cpus)
     workers = parallel.max_worker_processes if parallel else DEFAULT_MAX_WORKER_PROCESSES
     value = math.floor((memory_kb - shared_buffers_kb) / ((connections + workers) * 3))
-    return max(value, 4 * MB)
+    value = math.floor(value / HASH_MEM_MULTIPLIER[version])
+    return max(min(value, WORK_MEM_CAP_KB), 4 * MB)
 
 
 def jit(version: int) -> str | None:
@@ -130,6 +161,7 @@ class PostgresTunables:
     maintenance_work_mem_kb: int
     autovacuum_work_mem_kb: int | None
     work_mem_kb: int
+    hash_mem_multiplier: float
     wal_buffers_kb: int
     min_wal_size_kb: int
     max_wal_size_kb: int
@@ -156,6 +188,7 @@ class PostgresTunables:
             "random_page_cost": str(self.random_page_cost),
             "effective_io_concurrency": str(self.effective_io_concurrency),
             "work_mem": format_kb(self.work_mem_kb),
+            "hash_mem_multiplier": f"{self.hash_mem_multiplier:g}",
             "huge_pages": self.huge_pages,
             "min_wal_size": format_kb(self.min_wal_size_kb),
             "max_wal_size": format_kb(self.max_wal_size_kb),
@@ -193,7 +226,12 @@ def format_kb(value_kb: int) -> str:
     return f"{value_kb}kB"
 
 
-def size_postgres(memory_mb: int, cpus: int, connections: int, version: int) -> PostgresTunables:
+def size_postgres(
+    memory_mb: int, cpus: int, connections: int, version: int, busy_connections: int | None = None
+) -> PostgresTunables:
+    """`busy_connections`: how many can run queries at once, for work_mem (default: all).
+    During a reload both generations are connected, but HAProxy still sends only one
+    generation's worth of requests, so work_mem need not shrink for the reload's extra pools."""
     memory_kb = memory_mb * MB
     sb = whole_mb(shared_buffers(memory_kb))
     mwm = whole_mb(maintenance_work_mem(memory_kb))
@@ -206,7 +244,10 @@ def size_postgres(memory_mb: int, cpus: int, connections: int, version: int) -> 
         effective_cache_size_kb=whole_mb(effective_cache_size(memory_kb)),
         maintenance_work_mem_kb=mwm,
         autovacuum_work_mem_kb=autovacuum_work_mem(mwm),
-        work_mem_kb=whole_mb(work_mem(memory_kb, sb, connections, cpus)),
+        work_mem_kb=whole_mb(
+            work_mem(memory_kb, sb, busy_connections or connections, cpus, version)
+        ),
+        hash_mem_multiplier=HASH_MEM_MULTIPLIER[version],
         wal_buffers_kb=whole_mb(wal_buffers(sb)),
         min_wal_size_kb=min_wal_size(),
         max_wal_size_kb=max_wal_size(),

@@ -64,7 +64,7 @@ def test_huge_pages_try_from_2gb_shared_buffers() -> None:
 
 def test_work_mem_floors_at_4mb_with_extreme_connections() -> None:
     memory = 4 * GB
-    assert pg.work_mem(memory, pg.shared_buffers(memory), 9999, 4) == 4096
+    assert pg.work_mem(memory, pg.shared_buffers(memory), 9999, 4, 15) == 4096
 
 
 def test_jit_off_for_web_on_pg12_and_later() -> None:
@@ -142,7 +142,8 @@ def test_full_config_2gb_2cpu_pg15() -> None:
         "default_statistics_target": "100",
         "random_page_cost": "1.1",
         "effective_io_concurrency": "200",
-        "work_mem": "4MB",  # (2097152 - 524288) / ((100 + 8 default workers) * 3) = 4854 kB
+        "work_mem": "4MB",  # (2097152 - 524288) / ((100 + 8 default workers) * 3) / 2 = 2427 kB
+        "hash_mem_multiplier": "2",
         "huge_pages": "off",
         "min_wal_size": "1GB",
         "max_wal_size": "4GB",
@@ -158,7 +159,7 @@ def test_full_config_8gb_4cpu_pg15() -> None:
     assert conf["effective_cache_size"] == "6GB"
     assert conf["maintenance_work_mem"] == "512MB"
     assert conf["huge_pages"] == "try"  # shared_buffers reached 2 GB
-    assert conf["work_mem"] == "37MB"  # (8388608 - 2097152) / ((50 + 4) * 3) = 38836 kB
+    assert conf["work_mem"] == "18MB"  # (8388608 - 2097152) / ((50 + 4) * 3) / 2 = 19418 kB
     assert conf["max_worker_processes"] == "4"
     assert conf["max_parallel_workers_per_gather"] == "2"
     assert conf["max_parallel_workers"] == "4"
@@ -174,10 +175,43 @@ def test_full_config_32gb_16cpu_pg16() -> None:
     assert conf["maintenance_work_mem"] == "2GB"
     assert conf["autovacuum_work_mem"] == "2GB"
     assert conf["autovacuum_max_workers"] == "4"
-    assert conf["work_mem"] == "37MB"  # (33554432 - 8388608) / ((200 + 16) * 3) = 38836 kB
+    assert conf["work_mem"] == "18MB"  # (33554432 - 8388608) / ((200 + 16) * 3) / 2 = 19418 kB
     assert conf["max_parallel_workers_per_gather"] == "4"
     assert conf["wal_compression"] == "lz4"
 
 
 def test_max_connections_is_app_connections_plus_headroom() -> None:
     assert pg.max_connections(10) == 10 + pg.CONNECTION_HEADROOM
+
+
+def test_a_worker_holds_its_pool_and_at_least_a_connection_per_thread() -> None:
+    assert pg.connections_per_worker(pool_size=2, threads=1) == 2
+    assert pg.connections_per_worker(pool_size=2, threads=8) == 8
+
+
+def test_app_connections_count_both_generations_of_a_reload() -> None:
+    # A HUP starts 5 new workers before the 5 old ones exit: 10 pools open for a moment.
+    assert pg.app_connections(workers=5, per_worker=2) == 20
+
+
+def test_a_hash_node_stays_within_pgtunes_share() -> None:
+    # PostgreSQL 15+ lets a hash node use hash_mem_multiplier (2.0) x work_mem.
+    memory, cpus, connections = 8 * GB, 4, 50
+    share = (memory - pg.shared_buffers(memory)) // ((connections + cpus) * 3)
+    value = pg.work_mem(memory, pg.shared_buffers(memory), connections, cpus, 15)
+    assert value * pg.HASH_MEM_MULTIPLIER[15] <= share
+    assert size_postgres(8192, 4, 50, 16).conf()["hash_mem_multiplier"] == "2"
+
+
+def test_work_mem_is_capped_on_a_big_share_with_few_connections() -> None:
+    # g7-highmem-16's share with a handful of workers: pgtune alone gave 779 MB.
+    conf = size_postgres(100_000, 8, 30, 15).conf()
+    assert conf["work_mem"] == "256MB"
+    assert pg.WORK_MEM_CAP_KB == 256 * MB
+
+
+def test_work_mem_divides_by_the_connections_that_can_be_busy() -> None:
+    # 50 connections, of which 30 can run queries at once: the share is as for 30.
+    assert size_postgres(8192, 4, 50, 15, busy_connections=30).work_mem_kb == (
+        size_postgres(8192, 4, 30, 15).work_mem_kb
+    )

@@ -37,10 +37,11 @@ def test_seed_box_gets_the_seeds_split(seed_settings: Settings) -> None:
     assert sz.gunicorn.workers == 5
     assert b.fits
     # Deliberate differences: the seed's pgtune gave max_connections 300 and work_mem 2.8 MB.
-    # We size max_connections to what 5 workers really open (5 x 2 + 20 headroom), which lets
-    # work_mem grow past pgtune's 4 MB floor.
-    assert sz.postgres.max_connections == 30
-    assert sz.postgres.work_mem_kb > 4 * 1024
+    # We size max_connections to what 5 workers really open, twice during a reload
+    # (5 x 2 x 2 + 20 headroom). work_mem is pgtune's share per node for the 30 connections
+    # that can be busy at once (11.9 MB), halved for hash_mem_multiplier: past the seed's 2.8 MB.
+    assert sz.postgres.max_connections == 40
+    assert sz.postgres.work_mem_kb == 5 * 1024
     # The seed's nofile 200000 was for everything; each service now gets what it needs.
     assert sz.kernel.file_limits.haproxy >= 2 * sz.haproxy.maxconn
 
@@ -56,6 +57,31 @@ def test_budget_too_big_shows_the_table_and_names_the_key(minimal_raw: dict[str,
     assert "tunedstack:services.redis.maxmemoryMb" in text
     assert "Budget:" in text and "redis fork headroom" in text and "plan total" in text
     assert "(e.g. g6-standard-4)" in text
+
+
+def test_gthread_workers_get_a_connection_per_thread_for_both_reload_generations(
+    minimal_raw: dict[str, Any],
+) -> None:
+    raw = {
+        **minimal_raw,
+        "services": {"gunicorn": {"workerClass": "gthread", "threads": 8, "workers": 3}},
+    }
+    sz = size(validate(raw, "t"))
+    assert sz.postgres.max_connections == 3 * 8 * 2 + 20
+
+
+def test_a_fixed_max_connections_below_the_pools_is_refused(minimal_raw: dict[str, Any]) -> None:
+    raw = {
+        **minimal_raw,
+        "services": {"gunicorn": {"workers": 6}, "postgres": {"maxConnections": 12}},
+    }
+    with pytest.raises(SizingError) as err:
+        size(validate(raw, "t"))
+    text = str(err.value)
+    assert "tunedstack:services.postgres.maxConnections = 12: 6 gunicorn workers hold 2" in text
+    assert "set at least 15, or unset it to size it (44, with room for a reload)" in text
+    fits = {**raw, "services": {**raw["services"], "postgres": {"maxConnections": 15}}}
+    assert size(validate(fits, "t")).postgres.max_connections == 15
 
 
 def test_peak_too_large_for_a_nanode_suggests_a_plan(minimal_raw: dict[str, Any]) -> None:
@@ -167,7 +193,9 @@ def test_properties_over_the_catalog(
     assert sz.redis.fork_headroom_mb * 100 >= sz.redis.maxmemory_mb * 50
     assert b.redis_fork_headroom_mb == sz.redis.fork_headroom_mb
     assert sz.kernel.file_limits.haproxy >= 2 * sz.haproxy.maxconn
-    assert sz.postgres.max_connections >= sz.gunicorn.workers * settings_.app.db_pool_size
+    # Both generations of a reload connect, one connection per thread at least.
+    per_worker = max(settings_.app.db_pool_size, sz.gunicorn.threads)
+    assert sz.postgres.max_connections >= 2 * sz.gunicorn.workers * per_worker
 
 
 @settings(max_examples=150, deadline=None)
