@@ -240,6 +240,12 @@ class WorkloadSettings(_Model):
     redis_data_mb: int | None = Field(
         None, ge=1, description="Size of the Redis data set if known; sizes Redis from it."
     )
+    postgres_data_mb: int | None = Field(
+        None,
+        ge=1,
+        description="Size of the PostgreSQL database if known; the data volume must hold "
+        "twice it beside Redis' files and the WAL.",
+    )
 
 
 class GunicornOverrides(_Model):

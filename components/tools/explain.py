@@ -134,6 +134,9 @@ def explain_text(stack: str, settings: Settings, sz: Sizing) -> str:
         "memory budget",
         sz.budget.table(),
         "",
+        f"data volume budget ({settings.volume_size_gb} GB)",
+        sz.volume.table(),
+        "",
         "key tunables",
     ]
     tunables = key_tunables(sz)
@@ -151,6 +154,7 @@ def explain_data(stack: str, settings: Settings, sz: Sizing) -> dict[str, Any]:
         "settings": settings.model_dump(mode="json", by_alias=True),
         "plan": {"id": sz.plan.id, "vcpus": sz.plan.vcpus, "memory_mb": sz.plan.memory_mb},
         "memory_mb": {line.name: line.mb for line in sz.budget.lines()},
+        "volume_mb": {line.name: line.mb for line in sz.volume.lines()},
         "key_tunables": [t.__dict__ for t in key_tunables(sz)],
         "sysctl": {s.key: s.value for s in sz.kernel.sysctls},
         "sizing": sz.as_dict(),

@@ -315,7 +315,8 @@ def test_a_replaced_box_boots_a_document_that_is_still_right() -> None:
 def test_rollout_update_changes_when_and_only_when_a_rendered_file_changes() -> None:
     base = _staging_with()
     tunable = _staging_with(workload={"peakConnections": 4000, "redisPolicy": "allkeys-lfu"})
-    not_rendered = _staging_with(volumeSizeGb=40, tags=["staging", "team-a"])
+    # (volumeSizeGb is rendered: max_wal_size is a tenth of the volume.)
+    not_rendered = _staging_with(tags=["staging", "team-a"])
     update = {
         name: r.one(COMMAND).inputs["update"]
         for name, r in (("base", base), ("tunable", tunable), ("other", not_rendered))

@@ -250,6 +250,9 @@ def test_redis_runs_with_the_sized_values(
     )
     assert redis_server.cli("CONFIG", "GET", "appendonly").split()[1] == "yes"
     assert redis_server.cli("CONFIG", "GET", "appendfsync").split()[1] == "everysec"
+    assert redis_server.cli("CONFIG", "GET", "auto-aof-rewrite-percentage").split()[1] == str(
+        sz.redis.aof_rewrite_percentage
+    )
     assert redis_server.cli("CONFIG", "GET", "tcp-backlog").split()[1] == str(sz.redis.tcp_backlog)
     assert redis_server.cli("CONFIG", "GET", "bind").split()[1:] == ["127.0.0.1", "-::1"]
 

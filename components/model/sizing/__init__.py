@@ -49,6 +49,7 @@ from components.model.sizing.redis import (
     maxmemory_in_share,
     size_redis,
 )
+from components.model.sizing.volume import GB_MB, MAX_VOLUME_GB, VolumeBudget, database_mb
 
 POSTGRES_VERSION: dict[Image, int] = {"linode/debian12": 15, "linode/ubuntu24.04": 16}
 
@@ -63,12 +64,14 @@ class Sizing:
     gunicorn: GunicornTunables
     haproxy: HaproxyTunables
     kernel: KernelProfile
+    volume: VolumeBudget
     capacity_rps: int
     declared_rps: int | None = None  # workload.requestsPerSecond, checked against capacity
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["budget"]["lines"] = [asdict(line) for line in self.budget.lines()]
+        data["volume"]["lines"] = [asdict(line) for line in self.volume.lines()]
         data["postgres"]["conf"] = self.postgres.conf()
         data["gunicorn"]["concurrency"] = self.gunicorn.concurrency
         return data
@@ -190,8 +193,19 @@ def size(settings: Settings, source: str = "stack", plan: Plan | None = None) ->
         cpu.postgres,
         pg_connections,
         POSTGRES_VERSION[settings.image],
+        volume_mb=settings.volume_size_gb * GB_MB,
         busy_connections=min(pg_connections, max_connections(steady)),
     )
+    volume = VolumeBudget(
+        size_gb=settings.volume_size_gb,
+        redis_maxmemory_mb=maxmemory,
+        database_mb=database_mb(settings.workload.postgres_data_mb),
+        database_declared=settings.workload.postgres_data_mb is not None,
+    )
+    if not volume.fits:
+        raise SizingError(
+            source, [_volume_too_small(settings, volume)], "Data volume budget:\n" + volume.table()
+        )
     redis = size_redis(maxmemory, headroom_pct, settings.workload.redis_policy)
     haproxy = size_haproxy(
         maxconn,
@@ -214,7 +228,30 @@ def size(settings: Settings, source: str = "stack", plan: Plan | None = None) ->
     declared = settings.workload.requests_per_second
     if declared is not None and declared > capacity and not settings.workload.allow_over_capacity:
         raise SizingError(source, [_over_capacity(settings, plan, gunicorn, capacity, declared)])
-    return Sizing(plan, cpu, budget, postgres, redis, gunicorn, haproxy, kernel, capacity, declared)
+    return Sizing(
+        plan, cpu, budget, postgres, redis, gunicorn, haproxy, kernel, volume, capacity, declared
+    )
+
+
+def _volume_too_small(settings: Settings, volume: VolumeBudget) -> Problem:
+    ways = [f"set it to at least {volume.least_size_gb()}"]
+    for key, value in (
+        ("services.redis.maxmemoryMb", settings.services.redis.maxmemory_mb),
+        ("workload.redisDataMb", settings.workload.redis_data_mb),
+        ("workload.postgresDataMb", settings.workload.postgres_data_mb),
+    ):
+        if value is not None:
+            ways.append(f"lower {NAMESPACE}:{key}")
+    if settings.services.redis.maxmemory_mb is None and settings.workload.redis_data_mb is None:
+        ways.append(f"declare {NAMESPACE}:workload.redisDataMb if Redis holds less than its share")
+    return Problem(
+        f"{NAMESPACE}:volumeSizeGb",
+        settings.volume_size_gb,
+        f"the data volume must hold {volume.needed_mb} MB (Redis' files "
+        f"{volume.redis_files_mb} MB for maxmemory {volume.redis_maxmemory_mb} MB, "
+        f"PostgreSQL's WAL {volume.wal_mb} MB and data {volume.database_mb} MB) but ext4 leaves "
+        f"{volume.usable_mb} MB of {volume.size_gb} GB; {', or '.join(ways)}",
+    )
 
 
 def capacity_rps(concurrency: int, typical_response_ms: int) -> int:
@@ -254,8 +291,13 @@ def _smallest_plan_serving(
     settings: Settings, declared: int, current: Plan
 ) -> tuple[Plan, int] | None:
     """The smallest catalog plan of the same class on which the stack's box serves `declared`."""
+    # The CPU is the question here; a bigger plan's bigger Redis asks for its own volume size,
+    # which sizing that plan then names.
     unbounded = settings.model_copy(
-        update={"workload": settings.workload.model_copy(update={"requests_per_second": None})}
+        update={
+            "workload": settings.workload.model_copy(update={"requests_per_second": None}),
+            "volume_size_gb": MAX_VOLUME_GB,
+        }
     )
     same_class = [p for p in PLANS.values() if p.plan_class == current.plan_class]
     for candidate in sorted(same_class, key=lambda p: (p.memory_mb, p.vcpus)):

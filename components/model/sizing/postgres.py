@@ -94,12 +94,17 @@ def checkpoint_completion_target() -> float:
     return 0.9
 
 
-def min_wal_size() -> int:
-    return 1 * GB
+# pgtune's web profile keeps 1 GB to 4 GB of WAL, 40 % of a 10 GB volume: at most a tenth of it.
+WAL_VOLUME_PERCENT = 10
 
 
-def max_wal_size() -> int:
-    return 4 * GB
+def max_wal_size(volume_mb: int) -> int:
+    return min(4 * GB, whole_mb(volume_mb * MB * WAL_VOLUME_PERCENT // 100))
+
+
+def min_wal_size(max_wal_size_kb: int) -> int:
+    """pgtune's 1 GB, or a quarter of a smaller max_wal_size (WAL recycled, not re-created)."""
+    return min(1 * GB, whole_mb(max_wal_size_kb // 4))
 
 
 @dataclass(frozen=True)
@@ -227,7 +232,12 @@ def format_kb(value_kb: int) -> str:
 
 
 def size_postgres(
-    memory_mb: int, cpus: int, connections: int, version: int, busy_connections: int | None = None
+    memory_mb: int,
+    cpus: int,
+    connections: int,
+    version: int,
+    volume_mb: int,
+    busy_connections: int | None = None,
 ) -> PostgresTunables:
     """`busy_connections`: how many can run queries at once, for work_mem (default: all).
     During a reload both generations are connected, but HAProxy still sends only one
@@ -235,6 +245,7 @@ def size_postgres(
     memory_kb = memory_mb * MB
     sb = whole_mb(shared_buffers(memory_kb))
     mwm = whole_mb(maintenance_work_mem(memory_kb))
+    max_wal = max_wal_size(volume_mb)
     return PostgresTunables(
         version=version,
         memory_mb=memory_mb,
@@ -249,8 +260,8 @@ def size_postgres(
         ),
         hash_mem_multiplier=HASH_MEM_MULTIPLIER[version],
         wal_buffers_kb=whole_mb(wal_buffers(sb)),
-        min_wal_size_kb=min_wal_size(),
-        max_wal_size_kb=max_wal_size(),
+        min_wal_size_kb=min_wal_size(max_wal),
+        max_wal_size_kb=max_wal,
         checkpoint_completion_target=checkpoint_completion_target(),
         default_statistics_target=default_statistics_target(),
         random_page_cost=random_page_cost(),

@@ -14,6 +14,9 @@ TCP_BACKLOG = 511
 # Allocator overhead and fragmentation on top of the data set when its size is known.
 DATA_OVERHEAD = 1.25
 SAVE_POINTS = "3600 1 300 100 60 10000"
+# Redis' default, written out: the data volume's budget counts on the AOF's increment growing to
+# at most the base's size before a rewrite.
+AOF_REWRITE_PERCENTAGE = 100
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class RedisTunables:
     tcp_backlog: int
     appendonly: bool
     appendfsync: str
+    aof_rewrite_percentage: int
     save: str
 
     @property
@@ -54,5 +58,6 @@ def size_redis(maxmemory_mb: int, headroom_percent: int, policy: RedisPolicy) ->
         tcp_backlog=TCP_BACKLOG,
         appendonly=True,
         appendfsync="everysec",
+        aof_rewrite_percentage=AOF_REWRITE_PERCENTAGE,
         save=SAVE_POINTS,
     )

@@ -75,6 +75,10 @@ def _contains(measured: str, expected: str) -> bool:
     return expected in measured
 
 
+def _at_least(measured: str, expected: str) -> bool:
+    return measured.isdigit() and int(measured) >= int(expected)
+
+
 def expectations(sz: Sizing) -> list[Expectation]:
     limits = sz.kernel.file_limits
     found: list[Expectation] = [
@@ -100,6 +104,8 @@ def expectations(sz: Sizing) -> list[Expectation]:
         Expectation("redis appendonly", "yes", _equal),
         Expectation("redis listen", "127.0.0.1 / ::1 only", _loopback_only),
         Expectation("redis data on volume", "volume", _on_device),
+        # The volume budget's usable space is what ext4 really leaves the services.
+        Expectation("data volume MB the services may use", str(sz.volume.usable_mb), _at_least),
         Expectation("sshd passwordauthentication", "no", _equal),
         Expectation("transparent hugepages", f"[{sz.kernel.transparent_hugepage}]", _contains),
         Expectation("services active", "active active active active", _equal),
@@ -147,6 +153,9 @@ def probe_script(sz: Sizing, stack: str) -> str:
         f"emit 'redis listen' \"$(listening {PORTS.redis})\"",
         "emit 'redis data on volume' \"$(findmnt -n -o SOURCE -T /var/lib/redis | "
         'sed "s|^$volume|volume|")"',
+        "emit 'data volume MB the services may use' "
+        f'"$(df -BM --output=used,avail {PATHS.data_mount} | '
+        "awk 'NR == 2 {print $1 + $2}')\"",
         "emit 'sshd passwordauthentication' \"$(sshd -T | awk '$1 == \"passwordauthentication\" "
         "{print $2}')\"",
         "emit 'transparent hugepages' \"$(cat /sys/kernel/mm/transparent_hugepage/enabled)\"",

@@ -9,6 +9,8 @@ from components.model.plans import PLANS
 from components.model.sizing import postgres as pg
 from components.model.sizing.postgres import GB, MB, format_kb, size_postgres
 
+VOLUME_MB = 100 * 1024  # big enough for pgtune's WAL sizes (a tenth of it is past 4 GB)
+
 
 def test_default_statistics_target_web() -> None:
     assert pg.default_statistics_target() == 100
@@ -123,7 +125,7 @@ def test_whole_mb_rounds_down_to_a_megabyte_and_keeps_at_least_one() -> None:
 def test_every_memory_setting_reads_in_whole_mb_or_gb(plan: str, connections: int) -> None:
     spec = PLANS[plan]
     for memory_mb in (spec.memory_mb // 4, spec.memory_mb * 3 // 7):
-        conf = size_postgres(memory_mb, spec.vcpus, connections, 15).conf()
+        conf = size_postgres(memory_mb, spec.vcpus, connections, 15, VOLUME_MB).conf()
         memory = {k: v for k, v in conf.items() if v[-2:] in ("kB", "MB", "GB")}
         assert "shared_buffers" in memory and "work_mem" in memory
         assert all(v.endswith(("MB", "GB")) for v in memory.values()), (plan, memory)
@@ -131,7 +133,7 @@ def test_every_memory_setting_reads_in_whole_mb_or_gb(plan: str, connections: in
 
 # Full configurations, worked out by hand from the formulas (share MB, cpus, connections, PG).
 def test_full_config_2gb_2cpu_pg15() -> None:
-    t = size_postgres(2048, 2, 100, 15)
+    t = size_postgres(2048, 2, 100, 15, VOLUME_MB)
     assert t.conf() == {
         "max_connections": "100",
         "shared_buffers": "512MB",  # 2097152 kB / 4
@@ -153,7 +155,7 @@ def test_full_config_2gb_2cpu_pg15() -> None:
 
 
 def test_full_config_8gb_4cpu_pg15() -> None:
-    t = size_postgres(8192, 4, 50, 15)
+    t = size_postgres(8192, 4, 50, 15, VOLUME_MB)
     conf = t.conf()
     assert conf["shared_buffers"] == "2GB"
     assert conf["effective_cache_size"] == "6GB"
@@ -169,7 +171,7 @@ def test_full_config_8gb_4cpu_pg15() -> None:
 
 
 def test_full_config_32gb_16cpu_pg16() -> None:
-    conf = size_postgres(32768, 16, 200, 16).conf()
+    conf = size_postgres(32768, 16, 200, 16, VOLUME_MB).conf()
     assert conf["shared_buffers"] == "8GB"
     assert conf["effective_cache_size"] == "24GB"
     assert conf["maintenance_work_mem"] == "2GB"
@@ -178,6 +180,13 @@ def test_full_config_32gb_16cpu_pg16() -> None:
     assert conf["work_mem"] == "18MB"  # (33554432 - 8388608) / ((200 + 16) * 3) / 2 = 19418 kB
     assert conf["max_parallel_workers_per_gather"] == "4"
     assert conf["wal_compression"] == "lz4"
+
+
+def test_wal_is_pgtunes_on_a_big_volume_and_a_tenth_of_a_small_one() -> None:
+    assert pg.max_wal_size(100 * 1024) == 4 * GB
+    assert pg.min_wal_size(4 * GB) == 1 * GB
+    assert pg.max_wal_size(10 * 1024) == 1 * GB
+    assert pg.min_wal_size(1 * GB) == 256 * MB
 
 
 def test_max_connections_is_app_connections_plus_headroom() -> None:
@@ -200,18 +209,18 @@ def test_a_hash_node_stays_within_pgtunes_share() -> None:
     share = (memory - pg.shared_buffers(memory)) // ((connections + cpus) * 3)
     value = pg.work_mem(memory, pg.shared_buffers(memory), connections, cpus, 15)
     assert value * pg.HASH_MEM_MULTIPLIER[15] <= share
-    assert size_postgres(8192, 4, 50, 16).conf()["hash_mem_multiplier"] == "2"
+    assert size_postgres(8192, 4, 50, 16, VOLUME_MB).conf()["hash_mem_multiplier"] == "2"
 
 
 def test_work_mem_is_capped_on_a_big_share_with_few_connections() -> None:
     # g7-highmem-16's share with a handful of workers: pgtune alone gave 779 MB.
-    conf = size_postgres(100_000, 8, 30, 15).conf()
+    conf = size_postgres(100_000, 8, 30, 15, VOLUME_MB).conf()
     assert conf["work_mem"] == "256MB"
     assert pg.WORK_MEM_CAP_KB == 256 * MB
 
 
 def test_work_mem_divides_by_the_connections_that_can_be_busy() -> None:
     # 50 connections, of which 30 can run queries at once: the share is as for 30.
-    assert size_postgres(8192, 4, 50, 15, busy_connections=30).work_mem_kb == (
-        size_postgres(8192, 4, 30, 15).work_mem_kb
+    assert size_postgres(8192, 4, 50, 15, VOLUME_MB, busy_connections=30).work_mem_kb == (
+        size_postgres(8192, 4, 30, 15, VOLUME_MB).work_mem_kb
     )

@@ -102,16 +102,18 @@ def test_a_rate_above_capacity_is_refused_naming_the_key_and_what_would_serve_it
     assert f"about {served.capacity_rps} req/s ({served.gunicorn.concurrency} requests" in text
     assert "needs 16 at a time" in text  # 400 req/s x 40 ms
     # The smallest standard plan that serves it, with what it serves; on it the rate is fine.
+    # (A volume big enough for any plan's Redis: the CPU is the question.)
+    roomy = {**minimal_raw, "volumeSizeGb": 10_240}
     bigger = next(
         p
         for p in sorted(PLANS.values(), key=lambda p: (p.memory_mb, p.vcpus))
         if p.plan_class == "standard"
         and size(
-            validate({**minimal_raw, "plan": p.id, "workload": {"typicalResponseMs": 40}}, "t")
+            validate({**roomy, "plan": p.id, "workload": {"typicalResponseMs": 40}}, "t")
         ).capacity_rps
         >= 400
     )
-    within = size(validate({**raw, "plan": bigger.id}, "t"))
+    within = size(validate({**raw, "volumeSizeGb": 10_240, "plan": bigger.id}, "t"))
     assert f"tunedstack:plan {bigger.id} (~{within.capacity_rps} req/s)" in text
     assert within.declared_rps == 400
     assert "tunedstack:workload.typicalResponseMs at most " in text
@@ -174,16 +176,23 @@ def _raw(plan: str, workload: dict[str, Any], app: dict[str, Any]) -> dict[str, 
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(plan=st.sampled_from(sorted(PLANS)), workload=workloads, app=apps)
+@given(
+    plan=st.sampled_from(sorted(PLANS)),
+    workload=workloads,
+    app=apps,
+    volume_gb=st.sampled_from([10, 20, 500, 10_240]),
+)
 def test_properties_over_the_catalog(
-    plan: str, workload: dict[str, Any], app: dict[str, Any]
+    plan: str, workload: dict[str, Any], app: dict[str, Any], volume_gb: int
 ) -> None:
-    settings_ = validate(_raw(plan, workload, app), "prop")
+    settings_ = validate({**_raw(plan, workload, app), "volumeSizeGb": volume_gb}, "prop")
     try:
         sz = size(settings_)
     except SizingError as e:
-        assert "Budget:" in str(e)  # refused only with the table, never half-sized
+        # Refused only with a table, never half-sized.
+        assert "Budget:" in str(e) or "Data volume budget:" in str(e)
         return
+    assert sz.volume.fits
     b = sz.budget
     assert b.allocated_mb <= PLANS[plan].memory_mb
     assert b.postgres_mb >= 256
@@ -208,7 +217,8 @@ def test_properties_over_the_catalog(
 def test_values_grow_with_ram(
     vcpus: int, small_gb: int, extra_gb: int, workload: dict[str, Any]
 ) -> None:
-    settings_ = validate(_raw("g6-standard-2", workload, {}), "prop")
+    # A volume that holds a 128 GB box's Redis: this is about RAM.
+    settings_ = validate({**_raw("g6-standard-2", workload, {}), "volumeSizeGb": 2000}, "prop")
     small = Plan("small", "standard", vcpus, small_gb * 1024, 0)
     big = Plan("big", "standard", vcpus, (small_gb + extra_gb) * 1024, 0)
     try:
