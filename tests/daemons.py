@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -14,6 +15,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from components.model.layout import PATHS
+from components.model.sizing import Sizing
 
 POSTGRES_BIN = Path("/usr/lib/postgresql")
 
@@ -29,6 +33,22 @@ def rewrite(text: str, pattern: str, replacement: str) -> str:
     new, count = re.subn(rf"(?m)^{pattern}$", replacement, text)
     assert count >= 1, f"rendered file has no line matching {pattern!r}"
     return new
+
+
+def haproxy_on_loopback(cfg: str, sz: Sizing, http: int, stats: int, app_socket: Path) -> str:
+    """The rendered haproxy.cfg moved to loopback ports, in front of `app_socket`."""
+    cfg = rewrite(cfg, r"    bind :80 backlog (\d+)", rf"    bind 127.0.0.1:{http} backlog \1")
+    cfg = rewrite(cfg, r"    bind :::80 v6only .*", "")
+    cfg = rewrite(cfg, r"    bind 127\.0\.0\.1:8404", f"    bind 127.0.0.1:{stats}")
+    cfg = rewrite(cfg, r"    stats socket .*", "")
+    cfg = cfg.replace(f"server gunicorn {PATHS.app_socket} ", f"server gunicorn {app_socket} ")
+    hard_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard_limit < sz.kernel.file_limits.haproxy:
+        # The box's drop-in grants HAProxy its LimitNOFILE; this machine's hard limit may be
+        # lower and cannot be raised here, so only maxconn shrinks to what it can host.
+        fitting = (hard_limit - 1024) // 2
+        cfg = rewrite(cfg, rf"    maxconn {sz.haproxy.maxconn}", f"    maxconn {fitting}")
+    return cfg
 
 
 def wait_for(check: object, what: str, timeout: float = 30.0) -> None:

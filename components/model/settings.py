@@ -289,6 +289,14 @@ class HaproxyOverrides(_Model):
     queue_timeout_seconds: int = Field(
         10, ge=1, le=300, description="How long a request may wait for a free worker before a 503."
     )
+    queue_wait_ms: int = Field(
+        250,
+        ge=10,
+        le=60_000,
+        description="Longest a request should wait for a worker at the estimated capacity: "
+        "HAProxy queues capacity x this many requests and answers any more at once with a 503 "
+        "and `Retry-After`, so the requests it does serve stay fast under overload.",
+    )
 
 
 class ServiceOverrides(_Model):

@@ -51,6 +51,13 @@ def key_tunables(sz: Sizing) -> list[Explained]:
             "a queued request gets a 503 instead of hanging",
         ),
         Explained(
+            "haproxy.queue limit",
+            str(h.maxqueue),
+            f"capacity ~{sz.capacity_rps} req/s x queueWaitMs {h.queue_wait_ms} ms: "
+            "more waiting get a 503 at once "
+            f"(Retry-After {h.retry_after_s}s), so served requests stay fast under overload",
+        ),
+        Explained(
             "haproxy.timeout server",
             f"{h.timeout_server_s}s",
             f"gunicorn timeout {g.timeout_seconds}s + 5: "

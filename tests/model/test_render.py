@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import resource
 import shutil
 import socket
 import subprocess
@@ -308,22 +307,9 @@ def test_app_serves_through_haproxy_and_gunicorn(
         assert secrets.postgres_password in env["DATABASE_URL"]
 
         http, stats = daemons.free_port(), daemons.free_port()
-        cfg = files["/etc/haproxy/haproxy.cfg"].content
-        cfg = daemons.rewrite(
-            cfg, r"    bind :80 backlog (\d+)", rf"    bind 127.0.0.1:{http} backlog \1"
+        cfg = daemons.haproxy_on_loopback(
+            files["/etc/haproxy/haproxy.cfg"].content, sz, http, stats, sock
         )
-        cfg = daemons.rewrite(cfg, r"    bind :::80 v6only .*", "")
-        cfg = daemons.rewrite(cfg, r"    bind 127\.0\.0\.1:8404", f"    bind 127.0.0.1:{stats}")
-        cfg = daemons.rewrite(cfg, r"    stats socket .*", "")
-        cfg = cfg.replace(f"server gunicorn {PATHS.app_socket} ", f"server gunicorn {sock} ")
-        hard_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        if hard_limit < sz.kernel.file_limits.haproxy:
-            # The box's drop-in grants HAProxy its LimitNOFILE; this machine's hard limit may be
-            # lower and cannot be raised here, so only maxconn shrinks to what it can host.
-            fitting = (hard_limit - 1024) // 2
-            cfg = daemons.rewrite(
-                cfg, rf"    maxconn {sz.haproxy.maxconn}", f"    maxconn {fitting}"
-            )
         (tmp / "haproxy.cfg").write_text(cfg)
 
         with (

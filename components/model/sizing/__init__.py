@@ -207,12 +207,15 @@ def size(settings: Settings, source: str = "stack", plan: Plan | None = None) ->
             source, [_volume_too_small(settings, volume)], "Data volume budget:\n" + volume.table()
         )
     redis = size_redis(maxmemory, headroom_pct, settings.workload.redis_policy)
+    capacity = capacity_rps(gunicorn.concurrency, settings.workload.typical_response_ms)
     haproxy = size_haproxy(
         maxconn,
         gunicorn.concurrency,
         plan.vcpus,
         gunicorn.timeout_seconds,
         s.haproxy.queue_timeout_seconds,
+        capacity,
+        s.haproxy.queue_wait_ms,
     )
     kernel, problems = size_kernel(
         haproxy_maxconn=maxconn,
@@ -224,7 +227,6 @@ def size(settings: Settings, source: str = "stack", plan: Plan | None = None) ->
     )
     if problems:
         raise SizingError(source, problems)
-    capacity = capacity_rps(gunicorn.concurrency, settings.workload.typical_response_ms)
     declared = settings.workload.requests_per_second
     if declared is not None and declared > capacity and not settings.workload.allow_over_capacity:
         raise SizingError(source, [_over_capacity(settings, plan, gunicorn, capacity, declared)])

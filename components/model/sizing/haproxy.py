@@ -29,6 +29,9 @@ KEEPALIVE_TIMEOUT_S = 60
 # HAProxy caps the effective keep-alive timeout at `timeout client` (haproxy/haproxy#2334).
 CLIENT_TIMEOUT_S = KEEPALIVE_TIMEOUT_S
 CHECK_INTERVAL_S = 2
+# A shed request is told to come back after this: about one queue's worth of work later.
+RETRY_AFTER_S = 1
+SHED_STATUS = 503  # Service Unavailable: what RFC 9110 pairs with Retry-After
 # Debian's haproxy.cfg defaults, for the stock box.
 STOCK_CONNECT_TIMEOUT_S = 5
 STOCK_CLIENT_TIMEOUT_S = 50
@@ -45,6 +48,11 @@ class HaproxyTunables:
     timeout_client_s: int
     timeout_server_s: int
     timeout_queue_s: int
+    # Requests waiting for a worker beyond which new ones are shed (503 at once).
+    maxqueue: int
+    queue_wait_ms: int
+    retry_after_s: int
+    shed_status: int
     timeout_http_request_s: int
     timeout_http_keep_alive_s: int
     check_interval_s: int
@@ -67,8 +75,20 @@ def haproxy_memory_mb(maxconn: int) -> int:
     return BASE_MB + mib_from_bytes(maxconn * 2 * BUFSIZE)
 
 
+def maxqueue(capacity_rps: int, queue_wait_ms: int, app_concurrency: int) -> int:
+    """The queue the app drains within `queue_wait_ms` at its capacity (Little's law), and at
+    least one request per worker, so a burst the workers finish at once is never shed."""
+    return max(app_concurrency, math.ceil(capacity_rps * queue_wait_ms / 1000))
+
+
 def size_haproxy(
-    maxconn: int, app_concurrency: int, vcpus: int, app_timeout_s: int, queue_timeout_s: int
+    maxconn: int,
+    app_concurrency: int,
+    vcpus: int,
+    app_timeout_s: int,
+    queue_timeout_s: int,
+    capacity_rps: int,
+    queue_wait_ms: int,
 ) -> HaproxyTunables:
     timeout_server_s = app_timeout_s + 5
     return HaproxyTunables(
@@ -83,7 +103,13 @@ def size_haproxy(
         # (HAProxy answers 502); a gthread worker's timeout watches the worker, not a request,
         # so a request that long runs on until this timeout answers 504.
         timeout_server_s=timeout_server_s,
+        # Bounded by time (a slow app) and by length (more requests than the app drains in
+        # queue_wait_ms): past the length, waiting would only make every served request slow.
         timeout_queue_s=queue_timeout_s,
+        maxqueue=maxqueue(capacity_rps, queue_wait_ms, app_concurrency),
+        queue_wait_ms=queue_wait_ms,
+        retry_after_s=RETRY_AFTER_S,
+        shed_status=SHED_STATUS,
         timeout_http_request_s=HTTP_REQUEST_TIMEOUT_S,
         timeout_http_keep_alive_s=KEEPALIVE_TIMEOUT_S,
         check_interval_s=CHECK_INTERVAL_S,

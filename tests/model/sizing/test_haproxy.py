@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from components.model.sizing import haproxy as hp
 from components.model.sizing.haproxy import (
     MAX_BACKLOG,
     haproxy_memory_mb,
@@ -21,7 +22,7 @@ def test_memory_counts_two_buffers_per_connection() -> None:
 
 
 def test_server_maxconn_is_app_concurrency_and_backlog_is_capped() -> None:
-    h = size_haproxy(100_352, 22, 8, 30, 10)
+    h = size_haproxy(100_352, 22, 8, 30, 10, 440, 250)
     assert h.server_maxconn == 22
     assert h.backlog == MAX_BACKLOG
     assert h.timeout_server_s > 30  # gunicorn's timeout fires first
@@ -30,7 +31,7 @@ def test_server_maxconn_is_app_concurrency_and_backlog_is_capped() -> None:
 
 def test_idle_keep_alive_is_not_cut_short_by_the_client_timeout() -> None:
     # HAProxy applies the smaller of the two to an idle keep-alive connection.
-    h = size_haproxy(5120, 5, 2, 30, 10)
+    h = size_haproxy(5120, 5, 2, 30, 10, 100, 250)
     assert h.timeout_http_keep_alive_s <= h.timeout_client_s
     # A client polling every 50 s keeps its connection; a slow header is still cut at 10 s.
     assert h.timeout_http_keep_alive_s > 50
@@ -46,5 +47,16 @@ def test_maxconn_adds_the_headroom_and_rounding_adds_at_most_an_eighth(peak: int
 def test_a_health_check_may_wait_as_long_as_a_request() -> None:
     """One sync worker busy with a 3 s request must not fail a check: the only server
     would go DOWN after 3 failures and every request get a 503."""
-    h = size_haproxy(128, 1, 1, 30, 10)
+    h = size_haproxy(128, 1, 1, 30, 10, 20, 250)
     assert h.timeout_check_s == h.timeout_server_s > h.check_interval_s
+
+
+def test_the_queue_holds_what_the_app_drains_in_the_wait() -> None:
+    # 100 req/s for 250 ms: 25 waiting; a slower wait queues more.
+    assert hp.maxqueue(capacity_rps=100, queue_wait_ms=250, app_concurrency=5) == 25
+    assert hp.maxqueue(capacity_rps=100, queue_wait_ms=1000, app_concurrency=5) == 100
+
+
+def test_the_queue_holds_at_least_one_request_per_worker() -> None:
+    # A Nanode's single sync worker at 2 s a request would otherwise shed its second request.
+    assert hp.maxqueue(capacity_rps=0, queue_wait_ms=250, app_concurrency=3) == 3

@@ -1,0 +1,148 @@
+"""Overload on the rendered haproxy.cfg, run by the real HAProxy on loopback: with every worker
+busy and the queue at its sized length, a new request is answered at once with 503 and
+Retry-After, while the queued ones are still served once workers free up."""
+
+from __future__ import annotations
+
+import csv
+import http.server
+import io
+import shutil
+import socket
+import socketserver
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from components.model.render import Secrets, render_files
+from components.model.settings import load_stack_file
+from components.model.sizing import Sizing, size
+from tests import daemons
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="bin/test installs it")
+
+
+class _HeldApp(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """Stands in for gunicorn: answers the health check at once and holds every other request
+    until `release` is set, counting the requests it holds."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client gone at the test's end is no failure of HAProxy's
+
+    def __init__(self, path: Path) -> None:
+        self.release = threading.Event()
+        self.held = 0
+        self.lock = threading.Lock()
+        super().__init__(str(path), _Handler)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: _HeldApp
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        if self.path != "/healthz":
+            with self.server.lock:
+                self.server.held += 1
+            self.server.release.wait(timeout=60)
+        body = b"ok"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def address_string(self) -> str:
+        return "app-socket"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _send(port: int) -> socket.socket:
+    conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+    conn.sendall(b"GET /work HTTP/1.1\r\nHost: box\r\nConnection: close\r\n\r\n")
+    return conn
+
+
+def _response(conn: socket.socket) -> tuple[int, dict[str, str]]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    head = data.split(b"\r\n\r\n", 1)[0].decode()
+    status_line, *header_lines = head.split("\r\n")
+    headers = {k.lower(): v.strip() for k, v in (h.split(":", 1) for h in header_lines)}
+    return int(status_line.split()[1]), headers
+
+
+def _queued(stats_port: int) -> int:
+    """Requests waiting in backend `app`, from HAProxy's own stats."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{stats_port}/stats;csv", timeout=5) as r:
+        rows = csv.DictReader(io.StringIO(r.read().decode().lstrip("# ")))
+        return sum(int(row["qcur"] or 0) for row in rows if row["pxname"] == "app")
+
+
+@pytest.fixture(scope="module")
+def staging() -> tuple[Sizing, str]:
+    settings = load_stack_file(REPO / "stacks", "staging")
+    sz = size(settings)
+    rendered = render_files("staging", settings, sz, Secrets.placeholders())
+    return sz, rendered.by_path()["/etc/haproxy/haproxy.cfg"].content
+
+
+@pytest.fixture
+def overloaded(staging: tuple[Sizing, str]) -> Iterator[tuple[Sizing, int, int, _HeldApp]]:
+    sz, cfg = staging
+    with daemons.world_readable_tmpdir() as tmp:
+        app = _HeldApp(tmp / "app.sock")
+        (tmp / "app.sock").chmod(0o777)  # HAProxy runs as its own user
+        threading.Thread(target=app.serve_forever, daemon=True).start()
+        http_port, stats_port = daemons.free_port(), daemons.free_port()
+        (tmp / "haproxy.cfg").write_text(
+            daemons.haproxy_on_loopback(cfg, sz, http_port, stats_port, tmp / "app.sock")
+        )
+        try:
+            with daemons.process(
+                ["haproxy", "-db", "-f", str(tmp / "haproxy.cfg")], tmp / "haproxy.log"
+            ):
+                daemons.wait_for(lambda: _queued(stats_port) == 0, "HAProxy's stats")
+                yield sz, http_port, stats_port, app
+        finally:
+            app.release.set()
+            app.shutdown()
+            app.server_close()
+
+
+def test_a_full_queue_sheds_new_requests_at_once_and_serves_the_queued(
+    overloaded: tuple[Sizing, int, int, _HeldApp],
+) -> None:
+    sz, port, stats, app = overloaded
+    h = sz.haproxy
+    assert h.maxqueue > h.server_maxconn  # staging: 25 waiting behind 5 workers
+    busy = [_send(port) for _ in range(h.server_maxconn)]
+    daemons.wait_for(lambda: app.held == h.server_maxconn, "every worker busy")
+    waiting = [_send(port) for _ in range(h.maxqueue)]
+    daemons.wait_for(lambda: _queued(stats) == h.maxqueue, "the queue at its sized length")
+    extra = [_send(port) for _ in range(3)]
+    try:
+        # Answered while every worker is still held: nothing waited for one.
+        for conn in extra:
+            status, headers = _response(conn)
+            assert status == h.shed_status == 503
+            assert headers["retry-after"] == str(h.retry_after_s)
+        assert app.held == h.server_maxconn and _queued(stats) == h.maxqueue
+        app.release.set()
+        for conn in busy + waiting:
+            assert _response(conn)[0] == 200
+    finally:
+        for conn in busy + waiting + extra:
+            conn.close()
