@@ -46,7 +46,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server: _HeldApp
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         if self.path != "/healthz":
             with self.server.lock:
                 self.server.held += 1
