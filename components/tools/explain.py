@@ -9,7 +9,6 @@ from typing import Any
 from components.model.settings import Settings
 from components.model.sizing import Sizing
 from components.model.sizing.haproxy import PEAK_HEADROOM
-from components.model.sizing.kernel import CONNTRACK_FLOOR, CONNTRACK_PER_CONNECTION
 from components.model.sizing.postgres import WORK_MEM_CAP_KB, format_kb
 
 
@@ -107,12 +106,6 @@ def key_tunables(sz: Sizing) -> list[Explained]:
             "net.core.somaxconn",
             k.value("net.core.somaxconn"),
             f">= HAProxy's listen backlog {h.backlog}",
-        ),
-        Explained(
-            "nf_conntrack_max",
-            str(k.conntrack_max),
-            f"{CONNTRACK_PER_CONNECTION} entries per HAProxy connection, "
-            f"at least {CONNTRACK_FLOOR}",
         ),
         Explained(
             "LimitNOFILE haproxy",

@@ -30,9 +30,9 @@ from components.model.sizing.haproxy import (
 )
 from components.model.sizing.kernel import (
     KernelProfile,
-    conntrack_max,
     kernel_network_mb,
     size_kernel,
+    tw_buckets,
 )
 from components.model.sizing.postgres import (
     PostgresTunables,
@@ -108,9 +108,8 @@ def size(settings: Settings, source: str = "stack", plan: Plan | None = None) ->
     cpu = cpu_split(plan.vcpus)
 
     maxconn = s.haproxy.maxconn or maxconn_for_peak(settings.workload.peak_connections)
-    conntrack = conntrack_max(maxconn)
     os_mb = os_reserve_mb(total)
-    kernel_mb = kernel_network_mb(conntrack, conntrack)
+    kernel_mb = kernel_network_mb(maxconn, tw_buckets(maxconn, total))
     haproxy_mb = haproxy_memory_mb(maxconn)
     fixed = os_mb + kernel_mb + haproxy_mb
 

@@ -94,7 +94,9 @@ class Budget:
             BudgetLine(
                 "os reserve", self.os_reserve_mb, "kernel, systemd, sshd, minimal page cache"
             ),
-            BudgetLine("kernel network", self.kernel_network_mb, "conntrack + TIME_WAIT tables"),
+            BudgetLine(
+                "kernel network", self.kernel_network_mb, "sockets at maxconn + TIME_WAIT table"
+            ),
             BudgetLine("haproxy", self.haproxy_mb, "2 buffers per connection at maxconn"),
             BudgetLine(
                 "gunicorn",

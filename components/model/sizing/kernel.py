@@ -25,11 +25,24 @@ PAGE_SIZE = 4096
 # The kernel's default accept-queue ceiling since 5.4; we never go below it.
 SOMAXCONN_FLOOR = 4096
 SOMAXCONN_CEILING = 65535
-CONNTRACK_FLOOR = 65536
-# Entries per client connection: the live one plus TIME_WAIT/closing ones of recent clients.
-CONNTRACK_PER_CONNECTION = 4
-CONNTRACK_ENTRY_BYTES = 320
-TIME_WAIT_ENTRY_BYTES = 256
+# Kernel memory of one established TCP socket: tcp_sock, its inode, dentry, file and epoll
+# entry. Measured on Debian 12's kernel as the Slab growth of /proc/meminfo over 5000 loopback
+# connections: 3.6 KB per socket.
+SOCKET_KERNEL_BYTES = 4096
+# TIME_WAIT sockets per client connection: the live one's successors from recent clients.
+TIME_WAIT_PER_CONNECTION = 4
+TIME_WAIT_ENTRY_BYTES = 256  # tw_sock_TCP's slab object
+# The kernel's own tcp_max_tw_buckets is half its established-hash size, one bucket per 128 kB
+# of RAM rounded up to a power of two, at most 524288 (tcp_init, alloc_large_system_hash).
+EHASH_BUCKETS_PER_MB = 8
+EHASH_MAX_BUCKETS = 524288
+# tcp_rmem/tcp_wmem maxima the kernel itself picks on any plan we size (tcp_init: 6 MB and 4 MB
+# once RAM / 128 exceeds them).
+KERNEL_TCP_RMEM_MAX = 6 * MiB
+KERNEL_TCP_WMEM_MAX = 4 * MiB
+# One socket's buffers may grow to this share of all TCP memory (tcp_mem's max), so it takes
+# that many full-speed connections, not 6 on a Nanode, before the kernel's limit is reached.
+TCP_BUFFER_SHARE = 32
 TCP_BUFFER_MAX = 16 * MiB
 # fs.nr_open's default: no process may raise RLIMIT_NOFILE above it.
 NR_OPEN = 1048576
@@ -108,8 +121,9 @@ class KernelProfile:
     modules: tuple[str, ...]
     transparent_hugepage: str
     file_limits: FileLimits
-    conntrack_max: int
+    sockets: int
     tcp_max_tw_buckets: int
+    tcp_mem_max_bytes: int
 
     def value(self, key: str) -> str:
         for s in self.sysctls:
@@ -119,7 +133,7 @@ class KernelProfile:
 
     @property
     def memory_mb(self) -> int:
-        return kernel_network_mb(self.conntrack_max, self.tcp_max_tw_buckets)
+        return kernel_network_mb(self.sockets, self.tcp_max_tw_buckets)
 
 
 # Keys that no longer exist, and what replaced them (None: removed without a replacement).
@@ -143,12 +157,35 @@ def modern_key(key: str) -> tuple[bool, str | None]:
     return False, None
 
 
-def conntrack_max(maxconn: int) -> int:
-    return max(CONNTRACK_FLOOR, next_power_of_two(maxconn * CONNTRACK_PER_CONNECTION))
+def kernel_tw_buckets(memory_mb: int) -> int:
+    """tcp_max_tw_buckets as the kernel sets it on this much RAM (plan RAM: an upper bound)."""
+    return min(EHASH_MAX_BUCKETS, next_power_of_two(memory_mb * EHASH_BUCKETS_PER_MB)) // 2
 
 
-def kernel_network_mb(conntrack: int, tw_buckets: int) -> int:
-    return -(-(conntrack * CONNTRACK_ENTRY_BYTES + tw_buckets * TIME_WAIT_ENTRY_BYTES) // MiB)
+def tw_buckets(maxconn: int, memory_mb: int) -> int:
+    """Room for every connection's recent TIME_WAIT successors, never below the kernel's own
+    (ip-sysctl.rst: "you must not lower the limit artificially")."""
+    return max(kernel_tw_buckets(memory_mb), next_power_of_two(maxconn * TIME_WAIT_PER_CONNECTION))
+
+
+def kernel_tcp_mem_max_bytes(memory_mb: int) -> int:
+    """tcp_mem's third value as the kernel sets it (tcp_init_mem: RAM/16 x 3/4 x 2), in bytes."""
+    return memory_mb * MiB // 16 // 4 * 3 * 2
+
+
+def tcp_buffer_max(memory_mb: int, kernel_default: int) -> int:
+    """A socket's buffer ceiling: TCP_BUFFER_SHARE of tcp_mem, at most 16 MiB, never below what
+    the kernel itself allows."""
+    share = kernel_tcp_mem_max_bytes(memory_mb) // TCP_BUFFER_SHARE
+    power = next_power_of_two(share + 1) // 2  # the largest power of two within the share
+    return max(kernel_default, min(TCP_BUFFER_MAX, power))
+
+
+def kernel_network_mb(sockets: int, tw_buckets: int) -> int:
+    """Kernel memory of the sockets HAProxy may hold and of a full TIME_WAIT table. TCP's
+    buffers are not booked: the kernel bounds them by tcp_mem and reclaims them under pressure
+    from the page cache, which PostgreSQL's share leaves room for (effective_cache_size)."""
+    return -(-(sockets * SOCKET_KERNEL_BYTES + tw_buckets * TIME_WAIT_ENTRY_BYTES) // MiB)
 
 
 def somaxconn_for(backlogs: list[int]) -> int:
@@ -168,7 +205,10 @@ def file_limits(haproxy_maxconn: int, redis_maxclients: int) -> FileLimits:
     )
 
 
-def profile_sysctls(somaxconn: int, conntrack: int, tw_buckets: int) -> list[Sysctl]:
+def profile_sysctls(somaxconn: int, tw_buckets: int, memory_mb: int) -> list[Sysctl]:
+    rmem = tcp_buffer_max(memory_mb, KERNEL_TCP_RMEM_MAX)
+    wmem = tcp_buffer_max(memory_mb, KERNEL_TCP_WMEM_MAX)
+    share = f"1/{TCP_BUFFER_SHARE} of tcp_mem, at most {TCP_BUFFER_MAX // MiB} MiB"
     return [
         Sysctl(
             "net.core.somaxconn",
@@ -183,42 +223,25 @@ def profile_sysctls(somaxconn: int, conntrack: int, tw_buckets: int) -> list[Sys
         Sysctl(
             "net.ipv4.tcp_syncookies", "1", "SYN-flood protection stays on (the seed turned it off)"
         ),
-        Sysctl("net.core.rmem_max", str(TCP_BUFFER_MAX), "receive buffer ceiling: raise max only"),
-        Sysctl("net.core.wmem_max", str(TCP_BUFFER_MAX), "send buffer ceiling: raise max only"),
+        Sysctl("net.core.rmem_max", str(rmem), f"receive buffer ceiling: {share}"),
+        Sysctl("net.core.wmem_max", str(wmem), f"send buffer ceiling: {share}"),
         Sysctl(
             "net.ipv4.tcp_rmem",
-            f"4096 131072 {TCP_BUFFER_MAX}",
-            "kernel min/default kept (min is guaranteed per socket); autotuning may grow",
+            f"4096 131072 {rmem}",
+            "kernel min/default kept (min is guaranteed per socket); autotuning may grow to "
+            f"{share} (never below the kernel's {KERNEL_TCP_RMEM_MAX // MiB} MiB)",
         ),
         Sysctl(
             "net.ipv4.tcp_wmem",
-            f"4096 16384 {TCP_BUFFER_MAX}",
-            "kernel min/default kept; autotuning may grow to the max",
+            f"4096 16384 {wmem}",
+            f"kernel min/default kept; autotuning may grow to {share} "
+            f"(never below the kernel's {KERNEL_TCP_WMEM_MAX // MiB} MiB)",
         ),
         Sysctl(
             "net.ipv4.tcp_max_tw_buckets",
             str(tw_buckets),
-            "TIME_WAIT sockets of recent clients kept instead of destroyed early",
-        ),
-        Sysctl(
-            "net.netfilter.nf_conntrack_max",
-            str(conntrack),
-            "room for every client connection and its TIME_WAIT ('table full, dropping packet')",
-        ),
-        Sysctl(
-            "net.netfilter.nf_conntrack_tcp_timeout_established",
-            "54000",
-            "the seed's 15 h instead of 5 days: slots of vanished peers come back",
-        ),
-        Sysctl(
-            "net.netfilter.nf_conntrack_tcp_timeout_time_wait",
-            "30",
-            "the seed's 30 s: short-lived HTTP connections free their slot sooner",
-        ),
-        Sysctl(
-            "net.netfilter.nf_conntrack_generic_timeout",
-            "120",
-            "the seed's 120 s for untracked protocols instead of 600 s",
+            f"{TIME_WAIT_PER_CONNECTION} TIME_WAIT sockets per HAProxy connection kept instead "
+            "of destroyed early, never below the kernel's own for this RAM",
         ),
         Sysctl(
             "vm.overcommit_memory",
@@ -293,7 +316,6 @@ def danger(key: str, value: str, memory_mb: int) -> str | None:
 class Floors:
     """What the rest of the box was sized to, which an override must not undercut."""
 
-    conntrack_max: int
     tcp_max_tw_buckets: int
     file_limits: FileLimits
 
@@ -301,20 +323,28 @@ class Floors:
 def below_sized(key: str, value: str, floors: Floors) -> str | None:
     """Why an override undercuts a sized value (a reason may still set it), or None."""
     numbers = _ints(value) or []
-    sized = {
-        "net.netfilter.nf_conntrack_max": (
-            floors.conntrack_max,
-            "the kernel drops new connections once the table is full",
-        ),
-        "net.ipv4.tcp_max_tw_buckets": (
-            floors.tcp_max_tw_buckets,
-            "the kernel destroys TIME_WAIT sockets early past it",
-        ),
-    }
-    if key in sized and numbers and numbers[0] < sized[key][0]:
-        floor, why = sized[key]
-        return f"below the {floor} sized for the peak connections: {why}"
+    if key == "net.ipv4.tcp_max_tw_buckets" and numbers and numbers[0] < floors.tcp_max_tw_buckets:
+        return (
+            f"below the {floors.tcp_max_tw_buckets} sized for the peak connections (and never "
+            "below the kernel's own): the kernel destroys TIME_WAIT sockets early past it"
+        )
     return None
+
+
+# No netfilter ruleset on the box (the Linode Cloud Firewall filters before it): since Linux
+# 4.15 conntrack registers its hooks only for a ruleset that needs them, so it tracks nothing,
+# and without nf_conntrack loaded these keys do not exist for systemd-sysctl to set.
+CONNTRACK_PREFIX = "net.netfilter.nf_conntrack_"
+
+
+def conntrack_problem(key: str) -> str | None:
+    if not key.startswith(CONNTRACK_PREFIX):
+        return None
+    return (
+        "conntrack tracks nothing on this box: it has no netfilter ruleset (the Linode Cloud "
+        "Firewall filters before traffic reaches it), so nf_conntrack is not loaded and the key "
+        "does not exist at boot; drop it"
+    )
 
 
 def nr_open_problem(value: str, limits: FileLimits) -> str | None:
@@ -347,6 +377,11 @@ def apply_overrides(
     for key, override in overrides.items():
         name = sysctl_key_name(key)
         obsolete, replacement = modern_key(key)
+        inert = conntrack_problem(replacement) if obsolete and replacement else None
+        if inert:
+            message = f"obsolete key: use `{replacement}` instead, yet {inert}"
+            problems.append(Problem(name, override.value, message))
+            continue
         if obsolete:
             hint = (
                 f"use `{replacement}` instead"
@@ -362,8 +397,9 @@ def apply_overrides(
         nr_open = (
             nr_open_problem(override.value, floors.file_limits) if key == "fs.nr_open" else None
         )
-        if nr_open:
-            problems.append(Problem(name, override.value, nr_open))
+        refused = nr_open or conntrack_problem(key)
+        if refused:
+            problems.append(Problem(name, override.value, refused))
             continue
         harm = danger(key, override.value, memory_mb) or below_sized(key, override.value, floors)
         if harm and not override.reason:
@@ -400,24 +436,26 @@ def size_kernel(
     image: str = LISTED_IMAGE,
 ) -> tuple[KernelProfile, list[Problem]]:
     somaxconn = somaxconn_for(listen_backlogs)
-    conntrack = conntrack_max(haproxy_maxconn)
+    tw = tw_buckets(haproxy_maxconn, memory_mb)
     limits = file_limits(haproxy_maxconn, redis_maxclients)
     sysctls, problems = apply_overrides(
-        profile_sysctls(somaxconn, conntrack, conntrack),
+        profile_sysctls(somaxconn, tw, memory_mb),
         overrides,
         memory_mb,
         max(listen_backlogs),
-        Floors(conntrack, conntrack, limits),
+        Floors(tw, limits),
         image,
     )
     profile = KernelProfile(
         sysctls=tuple(sysctls),
-        # Loaded at boot so systemd-sysctl (ordered after modules-load) can set its keys.
-        modules=("nf_conntrack",),
+        # None: conntrack tracks nothing here (see CONNTRACK_PREFIX). The modules-load file
+        # stays, empty, so a box that loaded nf_conntrack before stops loading it.
+        modules=(),
         # Redis forks for persistence; THP turns copy-on-write of 4 kB into 2 MB copies.
         transparent_hugepage="never",
         file_limits=limits,
-        conntrack_max=conntrack,
-        tcp_max_tw_buckets=conntrack,
+        sockets=haproxy_maxconn,
+        tcp_max_tw_buckets=tw,
+        tcp_mem_max_bytes=kernel_tcp_mem_max_bytes(memory_mb),
     )
     return profile, problems

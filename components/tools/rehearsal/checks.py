@@ -79,13 +79,23 @@ def _at_least(measured: str, expected: str) -> bool:
     return measured.isdigit() and int(measured) >= int(expected)
 
 
+def _estimate_from_above(measured: str, expected: str) -> bool:
+    """An estimate from the plan's RAM: at least what the kernel has, and within 15 % of it."""
+    return measured.isdigit() and int(expected) * 85 // 100 <= int(measured) <= int(expected)
+
+
 def expectations(sz: Sizing) -> list[Expectation]:
     limits = sz.kernel.file_limits
     found: list[Expectation] = [
         Expectation(f"sysctl {s.key}", s.value, _equal) for s in sz.kernel.sysctls
     ]
     found += [
-        Expectation("nf_conntrack loaded at boot", "loaded", _equal),
+        # Nothing on the box needs conntrack, so nothing loads it.
+        Expectation("nf_conntrack loaded at boot", "no", _equal),
+        # The TCP buffer ceilings are a share of the kernel's tcp_mem, which sizing estimates.
+        Expectation(
+            "kernel tcp_mem max (bytes)", str(sz.kernel.tcp_mem_max_bytes), _estimate_from_above
+        ),
         Expectation("nofile haproxy (soft hard)", str(limits.haproxy), _hard_limit),
         Expectation("nofile gunicorn (soft hard)", str(limits.gunicorn), _hard_limit),
         Expectation("nofile postgres (soft hard)", str(limits.postgres), _hard_limit),
@@ -131,7 +141,9 @@ def probe_script(sz: Sizing, stack: str) -> str:
         lines.append(f"emit 'sysctl {s.key}' \"$(sysctl -n {s.key} 2>&1)\"")
     lines += [
         "emit 'nf_conntrack loaded at boot' \"$(lsmod | awk '$1 == \"nf_conntrack\" "
-        '{print "loaded"}\')"',
+        '{found = 1} END {print found ? "yes" : "no"}\')"',
+        "emit 'kernel tcp_mem max (bytes)' \"$(sysctl -n net.ipv4.tcp_mem | "
+        "awk '{print $3 * 4096}')\"",
         'emit \'nofile haproxy (soft hard)\' "$(limit "$(pid_of haproxy)")"',
         'emit \'nofile gunicorn (soft hard)\' "$(limit "$(pid_of tunedstack-app)")"',
         f'emit \'nofile postgres (soft hard)\' "$(limit "$(head -n 1 {pg_data}/postmaster.pid)")"',

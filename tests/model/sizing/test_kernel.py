@@ -8,13 +8,16 @@ from components.model.settings import SysctlOverride
 from components.model.sizing.kernel import (
     Floors,
     apply_overrides,
-    conntrack_max,
     danger,
     file_limits,
+    kernel_tcp_mem_max_bytes,
+    kernel_tw_buckets,
     modern_key,
     profile_sysctls,
     size_kernel,
     somaxconn_for,
+    tcp_buffer_max,
+    tw_buckets,
 )
 
 SEED_HARMFUL_KEYS = (
@@ -26,7 +29,8 @@ SEED_HARMFUL_KEYS = (
 
 
 # A box sized for 1000 connections: the values an override must not undercut.
-FLOORS = Floors(65536, 65536, file_limits(1000, 1000))
+FLOORS = Floors(65536, file_limits(1000, 1000))
+MiB = 1024 * 1024
 
 
 def _override(value: str, reason: str | None = None) -> SysctlOverride:
@@ -138,13 +142,28 @@ def test_the_defaults_of_those_keys_are_fine(key: str, value: str) -> None:
     assert danger(key, value, 4096) is None
 
 
-@pytest.mark.parametrize("key", ["net.netfilter.nf_conntrack_max", "net.ipv4.tcp_max_tw_buckets"])
-def test_an_override_below_the_sized_table_needs_a_reason(key: str) -> None:
+def test_an_override_below_the_sized_time_wait_table_needs_a_reason() -> None:
+    key = "net.ipv4.tcp_max_tw_buckets"
     _, problems = apply_overrides([], {key: _override("65535")}, 4096, 4096, FLOORS)
     (problem,) = problems
     assert "below the 65536 sized for the peak connections" in problem.message
     _, problems = apply_overrides([], {key: _override("65536")}, 4096, 4096, FLOORS)
     assert problems == []
+
+
+@pytest.mark.parametrize(
+    "key", ["net.netfilter.nf_conntrack_max", "net.ipv4.netfilter.ip_conntrack_max"]
+)
+def test_conntrack_keys_are_refused_as_inert_even_with_a_reason(key: str) -> None:
+    _, problems = apply_overrides([], {key: _override("262144", "seed")}, 4096, 4096, FLOORS)
+    (problem,) = problems
+    assert "conntrack tracks nothing on this box" in problem.message
+
+
+def test_the_profile_loads_no_conntrack_and_sets_none_of_its_keys() -> None:
+    kernel, _ = size_kernel(5120, [5120], 10000, {}, 4096)
+    assert kernel.modules == ()
+    assert not [s for s in kernel.sysctls if "conntrack" in s.key]
 
 
 def test_nr_open_below_a_services_file_limit_is_refused_even_with_a_reason() -> None:
@@ -165,7 +184,7 @@ def test_somaxconn_override_below_a_backlog_is_refused() -> None:
 
 
 def test_override_replaces_the_profile_value() -> None:
-    profile = profile_sysctls(5120, 65536, 65536)
+    profile = profile_sysctls(5120, 65536, 4096)
     merged, problems = apply_overrides(
         profile, {"vm.swappiness": _override("1")}, 4096, 5120, FLOORS
     )
@@ -181,9 +200,43 @@ def test_somaxconn_covers_every_backlog_within_bounds() -> None:
     assert somaxconn_for([100_000]) == 65535
 
 
-def test_conntrack_has_a_floor_and_scales() -> None:
-    assert conntrack_max(1024) == 65536
-    assert conntrack_max(100_352) == 524288
+def test_time_wait_table_never_goes_below_the_kernels_own() -> None:
+    # The kernel's: half its established hash, a bucket per 128 kB, at most 524288 buckets.
+    assert kernel_tw_buckets(4096) == 16384
+    assert kernel_tw_buckets(16384) == 65536
+    assert kernel_tw_buckets(65536) == 262144
+    assert kernel_tw_buckets(524288) == 262144
+    assert tw_buckets(1024, 4096) == 16384  # 4 x 1024 = 4096, the kernel's 16384 kept
+    assert tw_buckets(100_352, 4096) == 524288  # 4 per connection, a power of two
+    assert tw_buckets(5120, 65536) == 262144  # 64 GB: the kernel's 262144, not 32768
+
+
+def test_kernel_tcp_mem_estimate_matches_this_kernel() -> None:
+    """The formula against the running kernel's own tcp_mem (read only), on this machine's RAM."""
+    pages = int(Path("/proc/sys/net/ipv4/tcp_mem").read_text().split()[2])
+    total_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal:")
+    )
+    estimate = kernel_tcp_mem_max_bytes(total_kb // 1024)
+    assert estimate * 0.85 <= pages * 4096 <= estimate * 1.01
+
+
+def test_tcp_buffers_scale_with_the_plan_and_never_go_below_the_kernels() -> None:
+    # Nanode: 1/32 of its ~96 MB tcp_mem is 3 MB, under the kernel's own 6 MB / 4 MB: kept.
+    assert tcp_buffer_max(1024, 6 * MiB) == 6 * MiB
+    assert tcp_buffer_max(1024, 4 * MiB) == 4 * MiB
+    # 4 GB: 1/32 of 384 MB is 12 MB, rounded down to 8 MiB; 8 GB and up: the 16 MiB ceiling.
+    assert tcp_buffer_max(4096, 4 * MiB) == 8 * MiB
+    assert tcp_buffer_max(8192, 6 * MiB) == 16 * MiB
+    assert tcp_buffer_max(524288, 6 * MiB) == 16 * MiB
+    nanode = {s.key: s.value for s in profile_sysctls(4096, 16384, 1024)}
+    assert nanode["net.ipv4.tcp_rmem"] == f"4096 131072 {6 * MiB}"
+    assert nanode["net.core.wmem_max"] == str(4 * MiB)
+    # No socket may take more than a 32nd of what TCP may use in all.
+    for memory_mb in (2048, 4096, 16384):
+        assert tcp_buffer_max(memory_mb, 0) * 32 <= kernel_tcp_mem_max_bytes(memory_mb)
 
 
 def test_file_limits_cover_two_fds_per_proxied_connection() -> None:

@@ -32,7 +32,7 @@ def _problems(
         {key: SysctlOverride(value=value, reason=reason)},
         4096,
         4096,
-        Floors(65536, 65536, file_limits(1000, 1000)),
+        Floors(65536, file_limits(1000, 1000)),
         image,
     )
     return [p.message for p in problems]
