@@ -113,13 +113,47 @@ class Postgres:
         return result.stdout.strip()
 
 
-@contextlib.contextmanager
-def postgres(version: int, conf_d: str, pg_hba: str) -> Iterator[Postgres]:
-    """initdb a cluster, include the rendered conf.d file and pg_hba, start it, stop it."""
+def postgres_bin(version: int) -> Path:
+    """The binaries of `version`, or of the newest PostgreSQL installed here."""
     bin_dir = POSTGRES_BIN / str(version) / "bin"
     if not bin_dir.is_dir():
         installed = sorted(p.name for p in POSTGRES_BIN.iterdir()) if POSTGRES_BIN.is_dir() else []
         bin_dir = POSTGRES_BIN / installed[-1] / "bin"
+    return bin_dir
+
+
+@contextlib.contextmanager
+def stopped_cluster(version: int) -> Iterator[Path]:
+    """A fresh data directory nothing runs on, for `postgres -C` of runtime-computed values
+    (shared_memory_size_in_huge_pages), which PostgreSQL answers only for a stopped server."""
+    owner = "postgres" if os.geteuid() == 0 else None
+    with world_readable_tmpdir(owner) as tmp:
+        data = tmp / "data"
+        subprocess.run(
+            _as_postgres([str(postgres_bin(version) / "initdb"), "-D", str(data), "--no-sync"]),
+            capture_output=True,
+            check=True,
+            timeout=120,
+        )
+        yield data
+
+
+def computed_setting(version: int, data: Path, name: str, settings: dict[str, str]) -> str:
+    args = [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
+    result = subprocess.run(
+        _as_postgres([str(postgres_bin(version) / "postgres"), "-D", str(data), "-C", name, *args]),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return result.stdout.strip()
+
+
+@contextlib.contextmanager
+def postgres(version: int, conf_d: str, pg_hba: str) -> Iterator[Postgres]:
+    """initdb a cluster, include the rendered conf.d file and pg_hba, start it, stop it."""
+    bin_dir = postgres_bin(version)
     owner = "postgres" if os.geteuid() == 0 else None
     with world_readable_tmpdir(owner) as tmp:
         data = tmp / "data"

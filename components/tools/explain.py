@@ -88,6 +88,14 @@ def key_tunables(sz: Sizing) -> list[Explained]:
             "pgtune: 3/4 of the share, in whole MB",
         ),
         Explained(
+            "postgresql.huge_pages",
+            p.huge_pages + (f" ({p.huge_pages_reserved} x 2 MB)" if p.huge_pages_reserved else ""),
+            "shared memory in 2 MB pages reserved at boot (vm.nr_hugepages), sized like "
+            "shared_memory_size_in_huge_pages: no 4 kB page tables per backend"
+            if p.huge_pages_reserved
+            else "shared_buffers under 2 GB: 4 kB pages cost each backend little",
+        ),
+        Explained(
             "postgresql.work_mem",
             format_kb(p.work_mem_kb),
             "pgtune: (share - shared_buffers) / ((connections + workers) x 3), connections "

@@ -223,6 +223,7 @@ def size(settings: Settings, source: str = "stack", plan: Plan | None = None) ->
         overrides=settings.sysctl,
         memory_mb=total,
         image=settings.image,
+        huge_pages=postgres.huge_pages_reserved,
     )
     if problems:
         raise SizingError(source, problems)

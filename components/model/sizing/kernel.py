@@ -318,6 +318,7 @@ class Floors:
 
     tcp_max_tw_buckets: int
     file_limits: FileLimits
+    huge_pages: int = 0
 
 
 def below_sized(key: str, value: str, floors: Floors) -> str | None:
@@ -327,6 +328,11 @@ def below_sized(key: str, value: str, floors: Floors) -> str | None:
         return (
             f"below the {floors.tcp_max_tw_buckets} sized for the peak connections (and never "
             "below the kernel's own): the kernel destroys TIME_WAIT sockets early past it"
+        )
+    if key == "vm.nr_hugepages" and numbers and numbers[0] < floors.huge_pages:
+        return (
+            f"below the {floors.huge_pages} pages PostgreSQL's shared memory needs: it falls back "
+            "to 4 kB pages (huge_pages = try) and the reserved ones sit unused"
         )
     return None
 
@@ -434,16 +440,26 @@ def size_kernel(
     overrides: dict[str, SysctlOverride],
     memory_mb: int,
     image: str = LISTED_IMAGE,
+    huge_pages: int = 0,
 ) -> tuple[KernelProfile, list[Problem]]:
     somaxconn = somaxconn_for(listen_backlogs)
     tw = tw_buckets(haproxy_maxconn, memory_mb)
     limits = file_limits(haproxy_maxconn, redis_maxclients)
+    profile_keys = profile_sysctls(somaxconn, tw, memory_mb)
+    if huge_pages:
+        profile_keys.append(
+            Sysctl(
+                "vm.nr_hugepages",
+                str(huge_pages),
+                "PostgreSQL's shared memory in 2 MB pages, reserved at boot before RAM fragments",
+            )
+        )
     sysctls, problems = apply_overrides(
-        profile_sysctls(somaxconn, tw, memory_mb),
+        profile_keys,
         overrides,
         memory_mb,
         max(listen_backlogs),
-        Floors(tw, limits),
+        Floors(tw, limits, huge_pages),
         image,
     )
     profile = KernelProfile(

@@ -75,7 +75,35 @@ def wal_buffers(shared_buffers_kb: int) -> int:
 
 
 def huge_pages(shared_buffers_kb: int) -> str:
+    """`try` with the pages reserved (vm.nr_hugepages = huge_pages_reserved): without them, every
+    backend maps shared_buffers in 4 kB pages, 2 MB of page tables per GB per backend."""
     return "try" if shared_buffers_kb >= 2 * GB else "off"
+
+
+HUGE_PAGE_KB = 2 * MB
+# PostgreSQL's shared memory besides shared_buffers and wal_buffers, fitted to what
+# `postgres -C shared_memory_size` reports (PostgreSQL 15): buffer descriptors, the
+# checkpointer's sort array and the buffer lookup table (2.35 % of shared_buffers), the PGPROC
+# and lock slots of each connection and worker, and fixed structures. tests/model/test_render.py
+# holds the estimate to PostgreSQL's own answer for every plan's configuration.
+SHM_PER_SHARED_BUFFERS_PERMILLE = 24
+SHM_PER_CONNECTION_KB = 48
+SHM_FIXED_KB = 12 * MB
+
+
+def shared_memory_kb(shared_buffers_kb: int, wal_buffers_kb: int, connections: int) -> int:
+    return (
+        shared_buffers_kb
+        + shared_buffers_kb * SHM_PER_SHARED_BUFFERS_PERMILLE // 1000
+        + wal_buffers_kb
+        + connections * SHM_PER_CONNECTION_KB
+        + SHM_FIXED_KB
+    )
+
+
+def huge_pages_reserved(huge_pages_setting: str, shared_memory: int) -> int:
+    """2 MB pages for the whole of PostgreSQL's shared memory, or none when it uses 4 kB ones."""
+    return 0 if huge_pages_setting == "off" else -(-shared_memory // HUGE_PAGE_KB)
 
 
 def random_page_cost() -> float:
@@ -175,6 +203,7 @@ class PostgresTunables:
     random_page_cost: float
     effective_io_concurrency: int
     huge_pages: str
+    huge_pages_reserved: int  # vm.nr_hugepages: 2 MB pages held for PostgreSQL from boot
     jit: str | None
     wal_compression: str
     autovacuum_max_workers: int | None
@@ -246,6 +275,8 @@ def size_postgres(
     sb = whole_mb(shared_buffers(memory_kb))
     mwm = whole_mb(maintenance_work_mem(memory_kb))
     max_wal = max_wal_size(volume_mb)
+    wal = whole_mb(wal_buffers(sb))
+    pages = huge_pages(sb)
     return PostgresTunables(
         version=version,
         memory_mb=memory_mb,
@@ -259,14 +290,17 @@ def size_postgres(
             work_mem(memory_kb, sb, busy_connections or connections, cpus, version)
         ),
         hash_mem_multiplier=HASH_MEM_MULTIPLIER[version],
-        wal_buffers_kb=whole_mb(wal_buffers(sb)),
+        wal_buffers_kb=wal,
         min_wal_size_kb=min_wal_size(max_wal),
         max_wal_size_kb=max_wal,
         checkpoint_completion_target=checkpoint_completion_target(),
         default_statistics_target=default_statistics_target(),
         random_page_cost=random_page_cost(),
         effective_io_concurrency=effective_io_concurrency(),
-        huge_pages=huge_pages(sb),
+        huge_pages=pages,
+        huge_pages_reserved=huge_pages_reserved(
+            pages, shared_memory_kb(sb, wal, max(connections, busy_connections or 0))
+        ),
         jit=jit(version),
         wal_compression=wal_compression(version),
         autovacuum_max_workers=autovacuum_max_workers(cpus),
