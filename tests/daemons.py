@@ -4,15 +4,18 @@ temp dir), for the tests that prove each file with the program that reads it on 
 from __future__ import annotations
 
 import contextlib
+import http.server
 import os
 import re
 import resource
 import shutil
 import socket
+import socketserver
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -281,3 +284,43 @@ def process(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+class HeldApp(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """Stands in for gunicorn on a Unix socket: answers at once, except the paths `holds`
+    picks, which wait until `release` is set (counted in `held`)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client gone at the test's end is no failure of HAProxy's
+
+    def __init__(self, path: Path, holds: Callable[[str], bool]) -> None:
+        self.holds = holds
+        self.release = threading.Event()
+        self.held = 0
+        self.lock = threading.Lock()
+        super().__init__(str(path), _HeldHandler)
+
+
+class _HeldHandler(http.server.BaseHTTPRequestHandler):
+    server: HeldApp
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        if self.server.holds(self.path):
+            with self.server.lock:
+                self.server.held += 1
+            self.server.release.wait(timeout=60)
+        body = b"ok"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def address_string(self) -> str:
+        return "app-socket"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass

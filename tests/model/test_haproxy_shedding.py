@@ -5,11 +5,9 @@ Retry-After, while the queued ones are still served once workers free up."""
 from __future__ import annotations
 
 import csv
-import http.server
 import io
 import shutil
 import socket
-import socketserver
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -24,45 +22,6 @@ from tests import daemons
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="bin/test installs it")
-
-
-class _HeldApp(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    """Stands in for gunicorn: answers the health check at once and holds every other request
-    until `release` is set, counting the requests it holds."""
-
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # a client gone at the test's end is no failure of HAProxy's
-
-    def __init__(self, path: Path) -> None:
-        self.release = threading.Event()
-        self.held = 0
-        self.lock = threading.Lock()
-        super().__init__(str(path), _Handler)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: _HeldApp
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        if self.path != "/healthz":
-            with self.server.lock:
-                self.server.held += 1
-            self.server.release.wait(timeout=60)
-        body = b"ok"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def address_string(self) -> str:
-        return "app-socket"
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 def _send(port: int) -> socket.socket:
@@ -100,10 +59,10 @@ def staging() -> tuple[Sizing, str]:
 
 
 @pytest.fixture
-def overloaded(staging: tuple[Sizing, str]) -> Iterator[tuple[Sizing, int, int, _HeldApp]]:
+def overloaded(staging: tuple[Sizing, str]) -> Iterator[tuple[Sizing, int, int, daemons.HeldApp]]:
     sz, cfg = staging
     with daemons.world_readable_tmpdir() as tmp:
-        app = _HeldApp(tmp / "app.sock")
+        app = daemons.HeldApp(tmp / "app.sock", holds=lambda path: path != "/healthz")
         (tmp / "app.sock").chmod(0o777)  # HAProxy runs as its own user
         threading.Thread(target=app.serve_forever, daemon=True).start()
         http_port, stats_port = daemons.free_port(), daemons.free_port()
@@ -123,7 +82,7 @@ def overloaded(staging: tuple[Sizing, str]) -> Iterator[tuple[Sizing, int, int, 
 
 
 def test_a_full_queue_sheds_new_requests_at_once_and_serves_the_queued(
-    overloaded: tuple[Sizing, int, int, _HeldApp],
+    overloaded: tuple[Sizing, int, int, daemons.HeldApp],
 ) -> None:
     sz, port, stats, app = overloaded
     h = sz.haproxy

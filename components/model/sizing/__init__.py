@@ -21,11 +21,17 @@ from components.model.sizing.budget import (
     cpu_split,
     os_reserve_mb,
 )
-from components.model.sizing.gunicorn import GunicornTunables, size_gunicorn, stock_gunicorn
+from components.model.sizing.gunicorn import (
+    GunicornTunables,
+    cpu_bound_workers,
+    size_gunicorn,
+    stock_gunicorn,
+)
 from components.model.sizing.haproxy import (
     HaproxyTunables,
     haproxy_memory_mb,
     maxconn_for_peak,
+    maxqueue,
     size_haproxy,
 )
 from components.model.sizing.kernel import (
@@ -110,7 +116,7 @@ def size(settings: Settings, source: str = "stack", plan: Plan | None = None) ->
     maxconn = s.haproxy.maxconn or maxconn_for_peak(settings.workload.peak_connections)
     os_mb = os_reserve_mb(total)
     kernel_mb = kernel_network_mb(maxconn, tw_buckets(maxconn, total))
-    haproxy_mb = haproxy_memory_mb(maxconn)
+    haproxy_mb = haproxy_memory_mb(maxconn, _most_requests_held(settings, cpu))
     fixed = os_mb + kernel_mb + haproxy_mb
 
     pool = total - fixed
@@ -254,6 +260,18 @@ def _volume_too_small(settings: Settings, volume: VolumeBudget) -> Problem:
         f"PostgreSQL's WAL {volume.wal_mb} MB and data {volume.database_mb} MB) but ext4 leaves "
         f"{volume.usable_mb} MB of {volume.size_gb} GB; {', or '.join(ways)}",
     )
+
+
+def _most_requests_held(settings: Settings, cpu: CpuSplit) -> int:
+    """The most requests HAProxy holds at once (in service or queued), from the most workers
+    the CPU allows: the memory it books comes before the workers are counted."""
+    g = settings.services.gunicorn
+    workers = cpu_bound_workers(cpu.app) if g.workers is None else g.workers
+    if settings.stock:
+        workers = cpu_bound_workers(cpu.vcpus)
+    concurrency = workers * g.threads
+    capacity = capacity_rps(concurrency, settings.workload.typical_response_ms)
+    return concurrency + maxqueue(capacity, settings.services.haproxy.queue_wait_ms, concurrency)
 
 
 def capacity_rps(concurrency: int, typical_response_ms: int) -> int:

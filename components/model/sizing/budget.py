@@ -97,7 +97,9 @@ class Budget:
             BudgetLine(
                 "kernel network", self.kernel_network_mb, "sockets at maxconn + TIME_WAIT table"
             ),
-            BudgetLine("haproxy", self.haproxy_mb, "2 buffers per connection at maxconn"),
+            BudgetLine(
+                "haproxy", self.haproxy_mb, "connections at maxconn + buffers of held requests"
+            ),
             BudgetLine(
                 "gunicorn",
                 self.gunicorn_mb,

@@ -38,6 +38,7 @@ from components.tools.rehearsal.checks import (
     probe_script,
     sysctl_keys_check,
 )
+from components.tools.rehearsal.haproxy_memory import guest_command, memory_checks, parse
 from components.tools.rehearsal.host import cache_root, ensure_packages, missing_packages
 from components.tools.rehearsal.image import BaseImage, build, current_image
 from components.tools.rehearsal.loadlink import LoadLink
@@ -416,6 +417,12 @@ class Rehearsal:
         checks.append(password_login_refused(vm.ssh_base()))
         return checks, measured
 
+    def haproxy_memory(self, vm: Vm) -> list[Check]:
+        """HAProxy's real cost per idle connection and per request, measured on the box."""
+        measured = parse(vm.ssh(guest_command(), timeout=300).stdout)
+        self.log(f"haproxy memory: {measured.summary()}")
+        return memory_checks(measured)
+
     def hit(self, vm: Vm) -> dict[str, object]:
         status, body = http_json(
             f"http://127.0.0.1:{vm.http_port}/hits", headers=hits_headers(self.secrets)
@@ -519,6 +526,7 @@ class Rehearsal:
                 t = time.monotonic()
                 vm = self.boot(image, report.accel, run, 1, document, data_disk, rendered)
                 checks, _ = self.box_checks(vm, self.sizing, rendered)
+                checks += self.haproxy_memory(vm)
                 report.phases.append(Phase("first boot", time.monotonic() - t, checks))
                 written: dict[str, object] = {}
                 for _ in range(WRITES):

@@ -17,8 +17,11 @@ def test_maxconn_has_headroom_over_the_peak() -> None:
     assert maxconn_for_peak(100) == 128  # was 1024: +924 % instead of the 25 % meant
 
 
-def test_memory_counts_two_buffers_per_connection() -> None:
-    assert haproxy_memory_mb(5120) == 16 + 160
+def test_memory_books_idle_connections_and_the_buffers_of_held_requests() -> None:
+    # 5120 idle connections at 3 kB, 30 held requests (5 in service, 25 queued) x 2 x 24 kB.
+    assert haproxy_memory_mb(5120, 30) == 16 + 15 + 2
+    # 10,000 connections no longer book 2 x 16 kB each (432 MB): what they really use.
+    assert haproxy_memory_mb(13312, 30) < 60
 
 
 def test_server_maxconn_is_app_concurrency_and_backlog_is_capped() -> None:

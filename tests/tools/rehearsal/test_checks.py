@@ -53,7 +53,7 @@ def test_expectations_cover_sysctls_limits_and_services(stack_settings: Settings
 @pytest.mark.parametrize(
     ("name", "measured", "ok"),
     [
-        ("postgresql shared_buffers", "452MB", True),
+        ("postgresql shared_buffers", "478MB", True),
         ("postgresql wal_buffers", "13848kB", True),  # rounded to 8 kB blocks
         ("postgresql wal_buffers", "16MB", False),
         ("postgresql data on volume", "volume[/postgresql]", True),
