@@ -15,7 +15,14 @@ from components.model.project import project_root, stacks_dir
 from components.model.render import Secrets
 from components.model.settings import load_stack_file
 from components.model.sizing import size
-from components.tools.bench.profiles import SMOKE_C10K, SMOKE_SEED, C10kProfile, SeedProfile
+from components.tools.bench.profiles import (
+    SMOKE_C10K,
+    SMOKE_SEED,
+    SMOKE_SWEEP,
+    C10kProfile,
+    SeedProfile,
+    SweepProfile,
+)
 from components.tools.explain import explain_json, explain_text
 from components.tools.review import (
     comment_body,
@@ -136,13 +143,24 @@ def _bench(args: argparse.Namespace) -> int:
         ),
     )
 
+    sweep = SMOKE_SWEEP if args.smoke else SweepProfile()
+    sweep = replace(
+        sweep,
+        **_given(
+            capacity_rps=args.capacity,
+            step_s=args.step_seconds,
+            objective_ms=args.objective_ms,
+        ),
+    )
+
     _stop_vms_on_sigterm()
     run = bench(
         project_root(args.project_dir),
         args.stack,
-        seed if args.profile in ("seed", "both") else None,
-        c10k if args.profile in ("c10k", "both") else None,
+        seed if args.profile in ("seed", "both", "all") else None,
+        c10k if args.profile in ("c10k", "both", "all") else None,
         args.out,
+        sweep=sweep if args.profile in ("sweep", "all") else None,
     )
     print(run.summary())
     print(f"\nwrote {args.out / 'results.json'} and {args.out / 'bench.png'}")
@@ -231,9 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     seed, c10k, smoke_seed, smoke_c10k = SeedProfile(), C10kProfile(), SMOKE_SEED, SMOKE_C10K
     bench_cmd.add_argument(
         "--profile",
-        choices=("seed", "c10k", "both"),
+        choices=("seed", "c10k", "both", "sweep", "all"),
         default="both",
-        help="which load to run: the seed's clients, C10K connections, or both (default: both)",
+        help="which load to run: the seed's clients, C10K connections, both of them, the "
+        "open-loop capacity sweep, or all three (default: both)",
     )
     bench_cmd.add_argument("--smoke", action="store_true", help="small counts, short runs")
     bench_cmd.add_argument(
@@ -282,6 +301,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help=f"C10K: seconds between requests on one connection (default: "
         f"{c10k.request_interval_s:g}; smoke: {smoke_c10k.request_interval_s:g})",
+    )
+    sweep = SweepProfile()
+    bench_cmd.add_argument(
+        "--capacity",
+        type=float,
+        help="sweep: the capacity (req/s) its steps are multiples of (default: measured on the "
+        f"stock box with {sweep.capacity_clients} clients)",
+    )
+    bench_cmd.add_argument(
+        "--step-seconds",
+        type=float,
+        help=f"sweep: seconds per offered rate (default: {sweep.step_s:g}, "
+        f"the first {sweep.warmup_s:g} not counted)",
+    )
+    bench_cmd.add_argument(
+        "--objective-ms",
+        type=float,
+        help=f"sweep: latency objective for goodput (default: {sweep.objective_ms:g})",
     )
     bench_cmd.set_defaults(handler=_bench)
 

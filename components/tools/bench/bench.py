@@ -23,26 +23,35 @@ from typing import Any
 from components.model.settings import Settings, load_stack_file
 from components.tools.bench.c10k import run_c10k
 from components.tools.bench.plot import plot
-from components.tools.bench.profiles import C10kProfile, SeedProfile
+from components.tools.bench.profiles import C10kProfile, SeedProfile, SweepProfile
 from components.tools.bench.results import ProfileResult, ratios, write_results
 from components.tools.bench.seed_load import run_seed
+from components.tools.bench.sweep import capacity_of, run_sweep
 from components.tools.progress import Progress, progress_for
 from components.tools.rehearsal.checks import http_json
 from components.tools.rehearsal.host import cache_root
 from components.tools.rehearsal.image import BaseImage
 from components.tools.rehearsal.loadlink import LoadLink, enter_private_network
-from components.tools.rehearsal.rehearse import PREPARE_STEPS, Rehearsal, timings
+from components.tools.rehearsal.rehearse import PREPARE_STEPS, Rehearsal, hits_headers, timings
 from components.tools.rehearsal.vm import Accel, Vm
 
 MODES = ("stock", "tuned")
 LOAD_LINK = LoadLink()
 
 
-def bench_steps(seed: SeedProfile | None, c10k: C10kProfile | None) -> tuple[str, ...]:
+def bench_steps(
+    seed: SeedProfile | None, c10k: C10kProfile | None, sweep: SweepProfile | None = None
+) -> tuple[str, ...]:
     """The benchmark's steps in order: the rehearsal's preparation, then per mode its box and
     each profile run, then the results."""
     per_mode = [
-        (f"{mode} box", *([f"{mode} seed"] if seed else []), *([f"{mode} C10K"] if c10k else []))
+        (
+            f"{mode} box",
+            *([f"{mode} seed"] if seed else []),
+            *([f"{mode} C10K"] if c10k else []),
+            *(["capacity"] if sweep and sweep.capacity_rps is None and mode == MODES[0] else []),
+            *([f"{mode} sweep"] if sweep else []),
+        )
         for mode in MODES
     ]
     return (*PREPARE_STEPS, *(step for steps in per_mode for step in steps), "results")
@@ -164,10 +173,12 @@ def measure(
     c10k: C10kProfile | None,
     out: Path,
     progress: Progress,
+    sweep: SweepProfile | None = None,
 ) -> tuple[list[ProfileResult], dict[str, Any]]:
     """Each mode in turn: boot its box with the load link, run the profiles over the link."""
     results: list[ProfileResult] = []
     vms: dict[str, Any] = {}
+    capacity = sweep.capacity_rps if sweep else None
     target = LOAD_LINK.guest_ip
     for mode in MODES:
         settings = base.model_copy(update={"tuning": mode})
@@ -211,6 +222,28 @@ def measure(
                     c10k.duration_s,
                     vm,
                     partial(run_c10k, c10k, target, 80, mode),
+                    results,
+                )
+            if sweep is not None:
+                headers = "".join(
+                    f"{k}: {v}\r\n" for k, v in hits_headers(rehearsal.secrets).items()
+                )
+                if capacity is None:
+                    with progress.step(
+                        "capacity", f"{sweep.capacity_clients} clients back to back on {sweep.path}"
+                    ) as measured:
+                        capacity = capacity_of(target, 80, sweep, headers)
+                        measured.summary = f"{capacity:.1f} req/s, on the {mode} box"
+                    vms["sweep_capacity_rps"] = round(capacity, 1)
+                    vms["sweep_capacity_measured_on"] = mode
+                _profile_step(
+                    progress,
+                    f"{mode} sweep",
+                    f"{len(sweep.multipliers)} steps of {sweep.step_s:.0f} s, "
+                    f"{sweep.multipliers[0]:g}x to {sweep.multipliers[-1]:g}x {capacity:.0f} req/s",
+                    sweep.duration_s,
+                    vm,
+                    partial(run_sweep, sweep, target, 80, mode, capacity, headers),
                     results,
                 )
         finally:
@@ -269,11 +302,12 @@ def bench(
     c10k: C10kProfile | None,
     out: Path,
     progress: Progress | None = None,
+    sweep: SweepProfile | None = None,
 ) -> BenchRun:
     out.mkdir(parents=True, exist_ok=True)
     stack_settings = load_stack_file(root / "stacks", stack)
     base = sized_for_load(stack_settings, seed, c10k)
-    shown = progress or progress_for(bench_steps(seed, c10k), timings(cache_root()))
+    shown = progress or progress_for(bench_steps(seed, c10k, sweep), timings(cache_root()))
     if base.workload.peak_connections != stack_settings.workload.peak_connections:
         shown.note(
             f"sizing the tuned box for {base.workload.peak_connections} peak connections "
@@ -288,6 +322,7 @@ def bench(
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "seed_profile": asdict(seed) if seed else None,
             "c10k_profile": asdict(c10k) if c10k else None,
+            "sweep_profile": asdict(sweep) if sweep else None,
             "peak_connections_sized_for": base.workload.peak_connections,
             "load_path": f"tap link {LOAD_LINK.host_ip} -> {LOAD_LINK.guest_ip}:80 "
             "in a private network namespace",
@@ -297,7 +332,7 @@ def bench(
     image, accel, reason, folder = Rehearsal(root, stack, progress=shown).prepare()
     shutil.rmtree(folder, ignore_errors=True)
     run.meta["accelerator"], run.meta["accelerator_reason"] = accel, reason
-    results, vms = _in_child((root, stack, base, image, accel, seed, c10k, out, shown))
+    results, vms = _in_child((root, stack, base, image, accel, seed, c10k, out, shown, sweep))
     run.results.extend(results)
     run.meta.update(vms)
     with shown.step("results", f"{out / 'results.json'} and {out / 'bench.png'}"):

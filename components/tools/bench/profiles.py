@@ -70,7 +70,36 @@ class C10kProfile:
         return self.connections / self.open_per_s + self.hold_s
 
 
+@dataclass(frozen=True)
+class SweepProfile:
+    """Open loop: requests arrive at a fixed rate whatever the box answers (clients that wait on
+    each other would slow down with the box and hide its overload), stepped from half to twice
+    the box's capacity on `/hits`. The capacity is measured first, on the stock box, as the rate
+    `capacity_clients` closed-loop clients get served, and both boxes get the same steps.
+
+    Per step: offered and served rate, goodput (served within `objective_ms`), percentiles of
+    the served requests, errors by kind, and how fast shed (5xx) requests are answered. The
+    first `warmup_s` of a step are not counted (queues from the previous step drain).
+    """
+
+    multipliers: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+    step_s: float = 40.0
+    warmup_s: float = 10.0
+    objective_ms: float = 500.0
+    path: str = "/hits"
+    request_timeout_s: float = 15.0
+    capacity_rps: float | None = None  # None: measured on the first box
+    capacity_clients: int = 32
+    capacity_s: float = 20.0
+
+    @property
+    def duration_s(self) -> float:
+        measure = 0.0 if self.capacity_rps is not None else self.capacity_s
+        return measure + len(self.multipliers) * (self.step_s + self.request_timeout_s / 3)
+
+
 SMOKE_SEED = SeedProfile(
     testers=2, clients_per_tester=10, spawn_per_tester_per_s=2.0, think_time_s=1.0, hold_s=10.0
 )
 SMOKE_C10K = C10kProfile(connections=200, open_per_s=100.0, request_interval_s=2.0, hold_s=15.0)
+SMOKE_SWEEP = SweepProfile(multipliers=(0.5, 2.0), step_s=8.0, warmup_s=2.0, capacity_s=5.0)

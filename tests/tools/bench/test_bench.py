@@ -4,6 +4,7 @@ profiles, results.json and the plot. The full run (`tunedstack bench`) is not pa
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,15 @@ import pytest
 from components.model.project import PACKAGE_ROOT
 from components.model.settings import load_stack_file
 from components.tools.bench.bench import LOAD_LINK, MODES, bench, bench_steps, sized_for_load
-from components.tools.bench.profiles import SMOKE_C10K, SMOKE_SEED, C10kProfile, SeedProfile
+from components.tools.bench.plot import plot
+from components.tools.bench.profiles import (
+    SMOKE_C10K,
+    SMOKE_SEED,
+    SMOKE_SWEEP,
+    C10kProfile,
+    SeedProfile,
+)
+from components.tools.bench.results import ProfileResult, Series
 from components.tools.rehearsal.rehearse import PREPARE_STEPS
 
 
@@ -82,3 +91,42 @@ def test_the_steps_follow_the_profiles_chosen() -> None:
         "tuned C10K",
         "results",
     )
+
+
+def test_the_sweep_measures_capacity_once_on_the_first_box() -> None:
+    assert bench_steps(None, None, SMOKE_SWEEP)[3:] == (
+        "stock box",
+        "capacity",
+        "stock sweep",
+        "tuned box",
+        "tuned sweep",
+        "results",
+    )
+    given = replace(SMOKE_SWEEP, capacity_rps=100.0)
+    assert "capacity" not in bench_steps(None, None, given)
+
+
+def test_a_sweep_result_plots_against_the_offered_rate(tmp_path: Path) -> None:
+    series = Series(t_s=[50.0, 200.0], rps=[50.0, 90.0], p50_ms=[10.0, 20.0])
+    series.p95_ms, series.p99_ms = [20.0, 40.0], [30.0, 90.0]
+    series.errors_per_s, series.load = [0.0, 110.0], [50.0, 95.0]
+    results = [
+        ProfileResult(
+            "sweep",
+            mode,
+            1000,
+            {},
+            10.0,
+            20.0,
+            30.0,
+            0,
+            5.0,
+            False,
+            60.0,
+            series,
+            {"objective_ms": 500.0},
+        )
+        for mode in ("stock", "tuned")
+    ]
+    plot(results, tmp_path / "bench.png", "sweep")
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,245 @@
+"""The capacity sweep: an open-loop client (arrivals at a fixed rate, each on an idle keep-alive
+connection or a new one) stepping the offered rate past the box's capacity."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import time
+from dataclasses import asdict, dataclass, field
+
+from components.tools.bench.c10k import _kind
+from components.tools.bench.profiles import SweepProfile
+from components.tools.bench.results import FAILURE_KINDS, ProfileResult, Series, percentile
+
+SATURATED_PERCENT = 90.0
+# Connections the generator may hold at once: a queue of 15 s at twice the capacity fits.
+MAX_CONNECTIONS = 8192
+
+
+@dataclass(frozen=True)
+class Outcome:
+    at_s: float  # arrival, from the step's start
+    status: int  # 0: no HTTP answer (see kind)
+    ms: float
+    kind: str = ""
+
+
+@dataclass(frozen=True)
+class StepResult:
+    multiplier: float
+    offered_rps: float
+    served_rps: float
+    goodput_rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    errors: dict[str, int]
+    shed: int
+    shed_p99_ms: float
+
+    @property
+    def failed(self) -> int:
+        return sum(self.errors.values())
+
+
+@dataclass
+class Client:
+    host: str
+    port: int
+    headers: str
+    timeout_s: float
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = field(default_factory=list)
+
+    async def one(self, path: str) -> tuple[int, float, str]:
+        """(status, ms, failure kind) of one GET, on an idle connection if there is one."""
+        sent = time.monotonic()
+        try:
+            if self.idle:
+                reader, writer = self.idle.pop()
+            else:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(self.host, self.port), self.timeout_s
+                )
+        except (OSError, TimeoutError) as e:
+            return 0, (time.monotonic() - sent) * 1000, _kind(e)
+        try:
+            status, keep = await asyncio.wait_for(
+                self._exchange(reader, writer, path), self.timeout_s
+            )
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as e:
+            writer.close()
+            return 0, (time.monotonic() - sent) * 1000, _kind(e)
+        ms = (time.monotonic() - sent) * 1000
+        if keep:
+            self.idle.append((reader, writer))
+        else:
+            writer.close()
+        return status, ms, "http_5xx" if status >= 500 else ""
+
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str
+    ) -> tuple[int, bool]:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.headers}\r\n".encode())
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        length = next(
+            (int(h.split(":", 1)[1]) for h in lines[1:] if h.lower().startswith("content-length:")),
+            0,
+        )
+        if length:
+            await reader.readexactly(length)
+        return status, not any(h.lower() == "connection: close" for h in lines[1:])
+
+    def close(self) -> None:
+        for _, writer in self.idle:
+            writer.close()
+        self.idle.clear()
+
+
+async def measure_capacity(client: Client, p: SweepProfile) -> float:
+    """Requests per second `capacity_clients` clients get served back to back: the box's
+    capacity, measured (its own queue keeps every worker busy)."""
+    served = 0
+    until = time.monotonic() + p.capacity_s
+
+    async def loop() -> None:
+        nonlocal served
+        while time.monotonic() < until:
+            status, _, _ = await client.one(p.path)
+            if 200 <= status < 300:
+                served += 1
+
+    await asyncio.gather(*(loop() for _ in range(p.capacity_clients)))
+    return served / p.capacity_s
+
+
+async def offer(client: Client, p: SweepProfile, rate: float) -> list[Outcome]:
+    """Requests arriving every 1/rate s for step_s, each answered or timed out."""
+    outcomes: list[Outcome] = []
+    started = time.monotonic()
+    tasks = []
+
+    async def arrive(at: float) -> None:
+        status, ms, kind = await client.one(p.path)
+        outcomes.append(Outcome(at, status, ms, kind))
+
+    n = int(p.step_s * rate)
+    for i in range(n):
+        at = i / rate
+        delay = started + at - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(arrive(at)))
+    await asyncio.gather(*tasks)
+    return outcomes
+
+
+def step_result(
+    multiplier: float, rate: float, outcomes: list[Outcome], p: SweepProfile
+) -> StepResult:
+    counted = [o for o in outcomes if o.at_s >= p.warmup_s]
+    window = p.step_s - p.warmup_s
+    served = [o.ms for o in counted if 200 <= o.status < 300]
+    shed = [o.ms for o in counted if o.status >= 500]
+    errors = dict.fromkeys(FAILURE_KINDS, 0)
+    for o in counted:
+        if o.kind:
+            errors[o.kind] += 1
+        elif not 200 <= o.status < 300:
+            errors["other"] += 1
+    return StepResult(
+        multiplier=multiplier,
+        offered_rps=round(rate, 1),
+        served_rps=round(len(served) / window, 1),
+        goodput_rps=round(sum(1 for ms in served if ms <= p.objective_ms) / window, 1),
+        p50_ms=percentile(served, 50),
+        p95_ms=percentile(served, 95),
+        p99_ms=percentile(served, 99),
+        errors=errors,
+        shed=len(shed),
+        shed_p99_ms=percentile(shed, 99),
+    )
+
+
+async def sweep(
+    host: str, port: int, p: SweepProfile, capacity: float, headers: str
+) -> list[StepResult]:
+    steps = []
+    for multiplier in p.multipliers:
+        client = Client(host, port, headers, p.request_timeout_s)
+        rate = capacity * multiplier
+        try:
+            steps.append(step_result(multiplier, rate, await offer(client, p, rate), p))
+        finally:
+            client.close()
+    return steps
+
+
+def _raise_file_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < MAX_CONNECTIONS:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, MAX_CONNECTIONS), hard))
+
+
+def capacity_of(host: str, port: int, p: SweepProfile, headers: str) -> float:
+    _raise_file_limit()
+    loop = asyncio.new_event_loop()
+    client = Client(host, port, headers, p.request_timeout_s)
+    try:
+        return loop.run_until_complete(measure_capacity(client, p))
+    finally:
+        client.close()
+        loop.close()
+
+
+def run_sweep(
+    p: SweepProfile, host: str, port: int, mode: str, capacity: float, headers: str = ""
+) -> ProfileResult:
+    """The sweep against one box, at steps of `capacity` (the same for stock and tuned)."""
+    _raise_file_limit()
+    cpu_before, wall_before = time.process_time(), time.monotonic()
+    loop = asyncio.new_event_loop()
+    try:
+        steps = loop.run_until_complete(sweep(host, port, p, capacity, headers))
+    finally:
+        loop.close()
+    wall = time.monotonic() - wall_before
+    cpu = (time.process_time() - cpu_before) / wall * 100
+    failures = dict.fromkeys(FAILURE_KINDS, 0)
+    for s in steps:
+        for kind, n in s.errors.items():
+            failures[kind] += n
+    window = p.step_s - p.warmup_s
+    series = Series(
+        t_s=[s.offered_rps for s in steps],  # x: offered load, not time
+        rps=[s.goodput_rps for s in steps],
+        p50_ms=[s.p50_ms for s in steps],
+        p95_ms=[s.p95_ms for s in steps],
+        p99_ms=[s.p99_ms for s in steps],
+        errors_per_s=[s.failed / window for s in steps],
+        load=[s.served_rps for s in steps],
+    )
+    below = [s for s in steps if s.multiplier < 1]
+    return ProfileResult(
+        profile="sweep",
+        mode=mode,
+        requests=round(sum(s.served_rps for s in steps) * window),
+        failures=failures,
+        p50_ms=percentile([s.p50_ms for s in below], 50) if below else float("nan"),
+        p95_ms=percentile([s.p95_ms for s in below], 100) if below else float("nan"),
+        p99_ms=percentile([s.p99_ms for s in below], 100) if below else float("nan"),
+        peak_connections=0,
+        generator_cpu_percent=round(cpu, 1),
+        generator_saturated=cpu >= SATURATED_PERCENT,
+        duration_s=round(wall, 1),
+        series=series,
+        extra={
+            "capacity_rps": round(capacity, 1),
+            "objective_ms": p.objective_ms,
+            "peak_goodput_rps": max((s.goodput_rps for s in steps), default=0.0),
+            "steps": [{**asdict(s), "failed": s.failed} for s in steps],
+        },
+    )

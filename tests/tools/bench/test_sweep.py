@@ -1,0 +1,111 @@
+"""The open-loop sweep against a loopback stand-in for a box: 4 workers at 50 ms a request
+(80 req/s), a queue of 4 beyond which requests are shed at once with 503, or no bound."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from components.tools.bench.profiles import SweepProfile
+from components.tools.bench.sweep import capacity_of, run_sweep
+
+WORKERS, SERVICE_S, QUEUE = 4, 0.05, 4
+TOKEN = "X-Token: t\r\n"
+
+
+def _box(shed: bool) -> Iterator[int]:
+    loop = asyncio.new_event_loop()
+    waiting = 0
+    workers = asyncio.Semaphore(WORKERS)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal waiting
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                if b"X-Token: t" not in head:
+                    status = b"403 Forbidden"
+                elif shed and waiting >= QUEUE:
+                    status = b"503 Service Unavailable"
+                else:
+                    waiting += 1
+                    async with workers:
+                        waiting -= 1
+                        await asyncio.sleep(SERVICE_S)
+                    status = b"200 OK"
+                writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = loop.run_until_complete(asyncio.start_server(serve, "127.0.0.1", 0, backlog=1024))
+    port = server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield port
+    loop.call_soon_threadsafe(loop.stop)
+
+
+@pytest.fixture
+def shedding_box() -> Iterator[int]:
+    yield from _box(shed=True)
+
+
+@pytest.fixture
+def queueing_box() -> Iterator[int]:
+    yield from _box(shed=False)
+
+
+PROFILE = SweepProfile(
+    multipliers=(0.5, 2.0),
+    step_s=3.0,
+    warmup_s=1.0,
+    objective_ms=200.0,
+    path="/hits",
+    request_timeout_s=5.0,
+    capacity_clients=16,
+    capacity_s=1.5,
+)
+CAPACITY = WORKERS / SERVICE_S  # 80 req/s
+
+
+def test_capacity_is_what_back_to_back_clients_get_served(shedding_box: int) -> None:
+    measured = capacity_of("127.0.0.1", shedding_box, PROFILE, TOKEN)
+    assert CAPACITY * 0.6 <= measured <= CAPACITY * 1.05
+
+
+def test_the_sweep_offers_fixed_rates_and_counts_sheds_apart(shedding_box: int) -> None:
+    result = run_sweep(PROFILE, "127.0.0.1", shedding_box, "tuned", CAPACITY, TOKEN)
+    below, above = result.extra["steps"]
+    assert below["offered_rps"] == 40.0 and above["offered_rps"] == 160.0
+    # Below capacity every arrival is served, within the objective.
+    assert below["failed"] == 0 and below["served_rps"] == pytest.approx(40, rel=0.1)
+    assert below["goodput_rps"] == below["served_rps"]
+    # At twice capacity the box serves what it can and sheds the rest, quickly.
+    assert above["served_rps"] <= CAPACITY * 1.1
+    assert above["shed"] > 0 and above["errors"]["http_5xx"] == above["shed"]
+    assert above["shed_p99_ms"] < above["p99_ms"]
+    assert result.extra["capacity_rps"] == CAPACITY
+    assert result.series.t_s == [40.0, 160.0]  # plotted against the offered rate
+
+
+def test_an_unbounded_queue_serves_late_so_goodput_falls(queueing_box: int) -> None:
+    result = run_sweep(PROFILE, "127.0.0.1", queueing_box, "stock", CAPACITY, TOKEN)
+    _, above = result.extra["steps"]
+    assert above["shed"] == 0
+    # Requests wait behind a growing queue: served ones come late, past the objective.
+    assert above["p99_ms"] > PROFILE.objective_ms
+    assert above["goodput_rps"] < above["served_rps"]
+
+
+def test_a_refused_token_is_an_error_not_a_served_request(shedding_box: int) -> None:
+    below_only = replace(PROFILE, multipliers=(0.5,))
+    result = run_sweep(below_only, "127.0.0.1", shedding_box, "tuned", CAPACITY, headers="")
+    (below,) = result.extra["steps"]
+    assert below["served_rps"] == 0 and below["errors"]["other"] > 0
+    assert math.isnan(below["p50_ms"])
