@@ -340,11 +340,13 @@ def below_sized(key: str, value: str, floors: Floors) -> str | None:
 # No netfilter ruleset on the box (the Linode Cloud Firewall filters before it): since Linux
 # 4.15 conntrack registers its hooks only for a ruleset that needs them, so it tracks nothing,
 # and without nf_conntrack loaded these keys do not exist for systemd-sysctl to set.
-CONNTRACK_PREFIX = "net.netfilter.nf_conntrack_"
+CONNTRACK_PREFIXES = ("net.netfilter.nf_conntrack_", "net.netfilter.nf_flowtable_")
+CONNTRACK_KEYS = ("net.nf_conntrack_max", "net.netfilter.nf_hooks_lwtunnel")
 
 
 def conntrack_problem(key: str) -> str | None:
-    if not key.startswith(CONNTRACK_PREFIX):
+    """The keys nf_conntrack adds (nf_conntrack_standalone.c registers all of them)."""
+    if not key.startswith(CONNTRACK_PREFIXES) and key not in CONNTRACK_KEYS:
         return None
     return (
         "conntrack tracks nothing on this box: it has no netfilter ruleset (the Linode Cloud "
@@ -396,6 +398,10 @@ def apply_overrides(
             )
             problems.append(Problem(name, override.value, f"obsolete key: {hint}"))
             continue
+        inert = conntrack_problem(key)  # before the key list, which no longer has them
+        if inert:
+            problems.append(Problem(name, override.value, inert))
+            continue
         wrong = key_problem(key, image) or value_problem(key, override.value)
         if wrong:
             problems.append(Problem(name, override.value, wrong))
@@ -403,9 +409,8 @@ def apply_overrides(
         nr_open = (
             nr_open_problem(override.value, floors.file_limits) if key == "fs.nr_open" else None
         )
-        refused = nr_open or conntrack_problem(key)
-        if refused:
-            problems.append(Problem(name, override.value, refused))
+        if nr_open:
+            problems.append(Problem(name, override.value, nr_open))
             continue
         harm = danger(key, override.value, memory_mb) or below_sized(key, override.value, floors)
         if harm and not override.reason:
@@ -464,7 +469,7 @@ def size_kernel(
     )
     profile = KernelProfile(
         sysctls=tuple(sysctls),
-        # None: conntrack tracks nothing here (see CONNTRACK_PREFIX). The modules-load file
+        # None: conntrack tracks nothing here (see conntrack_problem). The modules-load file
         # stays, empty, so a box that loaded nf_conntrack before stops loading it.
         modules=(),
         # Redis forks for persistence; THP turns copy-on-write of 4 kB into 2 MB copies.

@@ -152,7 +152,12 @@ def test_an_override_below_the_sized_time_wait_table_needs_a_reason() -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["net.netfilter.nf_conntrack_max", "net.ipv4.netfilter.ip_conntrack_max"]
+    "key",
+    [
+        "net.netfilter.nf_conntrack_max",
+        "net.ipv4.netfilter.ip_conntrack_max",
+        "net.nf_conntrack_max",
+    ],
 )
 def test_conntrack_keys_are_refused_as_inert_even_with_a_reason(key: str) -> None:
     _, problems = apply_overrides([], {key: _override("262144", "seed")}, 4096, 4096, FLOORS)

@@ -81,5 +81,5 @@ def test_checks_fail_when_haproxy_grows_more_than_booked() -> None:
 
 def test_the_guest_command_measures_the_worker_on_the_boxs_port() -> None:
     command = guest_command()
-    assert "pgrep -P" in command and " 80 1000 200 / " in command
+    assert "pgrep -P" in command and f" 80 {IDLE_CONNECTIONS} {ACTIVE_REQUESTS} / " in command
     assert command.rstrip().endswith("PY")
