@@ -290,7 +290,7 @@ class HaproxyOverrides(_Model):
         10, ge=1, le=300, description="How long a request may wait for a free worker before a 503."
     )
     queue_wait_ms: int = Field(
-        250,
+        1000,
         ge=10,
         le=60_000,
         description="Longest a request should wait for a worker at the estimated capacity: "
