@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from components.model.sizing.budget import BudgetLine
 from components.model.sizing.postgres import MB, max_wal_size
 from components.model.sizing.redis import AOF_REWRITE_PERCENTAGE
 
@@ -53,13 +54,6 @@ def database_mb(declared_mb: int | None) -> int:
     if declared_mb is None:
         return DATABASE_FLOOR_MB
     return max(DATABASE_FLOOR_MB, declared_mb * DATABASE_REWRITE_FACTOR)
-
-
-@dataclass(frozen=True)
-class VolumeLine:
-    name: str
-    mb: int
-    detail: str
 
 
 @dataclass(frozen=True)
@@ -111,27 +105,27 @@ class VolumeBudget:
             size += 1
         return size
 
-    def lines(self) -> list[VolumeLine]:
+    def lines(self) -> list[BudgetLine]:
         database = (
             "workload.postgresDataMb x 2: a VACUUM FULL writes a table's copy beside it"
             if self.database_declared
             else "room for the database (workload.postgresDataMb not declared)"
         )
         return [
-            VolumeLine("ext4", self.filesystem_mb, "5 % reserved for root, journal, inodes"),
-            VolumeLine(
+            BudgetLine("ext4", self.filesystem_mb, "5 % reserved for root, journal, inodes"),
+            BudgetLine(
                 "redis files",
                 self.redis_files_mb,
                 f"{REDIS_FILES_PER_MAXMEMORY:g} x maxmemory: dump, AOF base + increment, "
                 "a child's new file",
             ),
-            VolumeLine(
+            BudgetLine(
                 "postgresql wal",
                 self.wal_mb,
                 f"{WAL_BOOKED_PER_MAX} x max_wal_size, a soft limit",
             ),
-            VolumeLine("postgresql data", self.database_mb, database),
-            VolumeLine("free", self.free_mb, "the database's growth"),
+            BudgetLine("postgresql data", self.database_mb, database),
+            BudgetLine("free", self.free_mb, "the database's growth"),
         ]
 
     def table(self) -> str:
@@ -139,7 +133,7 @@ class VolumeBudget:
         rows = [f"{'where':<22}{'MB':>8}  {'share':>6}  why"]
         for line in self.lines():
             if line.name == "free" and line.mb < 0:
-                line = VolumeLine("over the volume", -line.mb, "what the services need beyond it")
+                line = BudgetLine("over the volume", -line.mb, "what the services need beyond it")
             share = 100.0 * line.mb / total
             rows.append(f"{line.name:<22}{line.mb:>8}  {share:>5.1f}%  {line.detail}")
         rows.append(f"{'volume total':<22}{total:>8}  100.0%")
