@@ -4,6 +4,7 @@ per-user model is not built to hold 10,000 mostly idle sockets from one process)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import resource
 import time
@@ -61,6 +62,13 @@ async def request(
     return status
 
 
+async def closed(writer: asyncio.StreamWriter) -> None:
+    """Close and wait: a transport whose close is still pending when the loop ends stays open."""
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+
+
 async def hold_one(host: str, port: int, p: C10kProfile, tally: Tally, until: float) -> None:
     """One client: connect, then a request every interval, reconnecting after an error."""
     while tally.now() < until:
@@ -93,7 +101,7 @@ async def hold_one(host: str, port: int, p: C10kProfile, tally: Tally, until: fl
             tally.error(_kind(e))
         finally:
             tally.open_now -= 1
-            writer.close()
+            await closed(writer)
 
 
 async def probe(host: str, port: int, p: C10kProfile, tally: Tally, until: float) -> None:
@@ -102,7 +110,7 @@ async def probe(host: str, port: int, p: C10kProfile, tally: Tally, until: float
         try:
             reader, writer = await asyncio.open_connection(host, port)
             status = await request(reader, writer, host, p.probe_path, p.request_timeout_s)
-            writer.close()
+            await closed(writer)
             if status == 200:
                 tally.probe_ms.append((time.monotonic() - sent) * 1000)
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):

@@ -93,10 +93,14 @@ class Client:
             await reader.readexactly(length)
         return status, not any(h.lower() == "connection: close" for h in lines[1:])
 
-    def close(self) -> None:
-        for _, writer in self.idle:
-            writer.close()
+    async def close(self) -> None:
+        """Close the idle connections and wait for them to be closed (a transport closed but
+        not yet awaited when its loop ends is left open)."""
+        writers = [writer for _, writer in self.idle]
         self.idle.clear()
+        for writer in writers:
+            writer.close()
+        await asyncio.gather(*(w.wait_closed() for w in writers), return_exceptions=True)
 
 
 async def measure_capacity(client: Client, p: SweepProfile) -> float:
@@ -174,7 +178,7 @@ async def sweep(
         try:
             steps.append(step_result(multiplier, rate, await offer(client, p, rate), p))
         finally:
-            client.close()
+            await client.close()
     return steps
 
 
@@ -191,7 +195,7 @@ def capacity_of(host: str, port: int, p: SweepProfile, headers: str) -> float:
     try:
         return loop.run_until_complete(measure_capacity(client, p))
     finally:
-        client.close()
+        loop.run_until_complete(client.close())
         loop.close()
 
 

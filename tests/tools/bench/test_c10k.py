@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable, Coroutine, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
 from components.tools.bench.c10k import run_c10k
 from components.tools.bench.profiles import C10kProfile
+from tests.tools.bench.loopback_server import serve_on_loopback
 
 
 async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = b"503 Service Unavailable" if b"/fail" in head else b"200 OK"
-            writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 2\r\n\r\nok")
-            await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError):
-        writer.close()
+    while True:
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = b"503 Service Unavailable" if b"/fail" in head else b"200 OK"
+        writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
 
 
 async def _serve_with_request_timeout(
@@ -31,7 +27,6 @@ async def _serve_with_request_timeout(
     try:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 0.5)
     except TimeoutError:
-        writer.close()
         return
     writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
     await writer.drain()
@@ -39,24 +34,14 @@ async def _serve_with_request_timeout(
         await _serve(reader, writer)
 
 
-def _server(handler: Callable[..., Coroutine[Any, Any, None]]) -> Iterator[int]:
-    loop = asyncio.new_event_loop()
-    server = loop.run_until_complete(asyncio.start_server(handler, "127.0.0.1", 0))
-    port = server.sockets[0].getsockname()[1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield port
-    loop.call_soon_threadsafe(loop.stop)
-
-
 @pytest.fixture
 def server_port() -> Iterator[int]:
-    yield from _server(_serve)
+    yield from serve_on_loopback(_serve)
 
 
 @pytest.fixture
 def strict_port() -> Iterator[int]:
-    yield from _server(_serve_with_request_timeout)
+    yield from serve_on_loopback(_serve_with_request_timeout)
 
 
 def test_holds_every_connection_and_counts_requests(server_port: int) -> None:

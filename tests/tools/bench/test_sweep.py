@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -13,42 +12,34 @@ import pytest
 
 from components.tools.bench.profiles import SweepProfile
 from components.tools.bench.sweep import capacity_of, run_sweep
+from tests.tools.bench.loopback_server import serve_on_loopback
 
 WORKERS, SERVICE_S, QUEUE = 4, 0.05, 4
 TOKEN = "X-Token: t\r\n"
 
 
 def _box(shed: bool) -> Iterator[int]:
-    loop = asyncio.new_event_loop()
     waiting = 0
     workers = asyncio.Semaphore(WORKERS)
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal waiting
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                if b"X-Token: t" not in head:
-                    status = b"403 Forbidden"
-                elif shed and waiting >= QUEUE:
-                    status = b"503 Service Unavailable"
-                else:
-                    waiting += 1
-                    async with workers:
-                        waiting -= 1
-                        await asyncio.sleep(SERVICE_S)
-                    status = b"200 OK"
-                writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 2\r\n\r\nok")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            if b"X-Token: t" not in head:
+                status = b"403 Forbidden"
+            elif shed and waiting >= QUEUE:
+                status = b"503 Service Unavailable"
+            else:
+                waiting += 1
+                async with workers:
+                    waiting -= 1
+                    await asyncio.sleep(SERVICE_S)
+                status = b"200 OK"
+            writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
 
-    server = loop.run_until_complete(asyncio.start_server(serve, "127.0.0.1", 0, backlog=1024))
-    port = server.sockets[0].getsockname()[1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield port
-    loop.call_soon_threadsafe(loop.stop)
+    yield from serve_on_loopback(serve)
 
 
 @pytest.fixture
