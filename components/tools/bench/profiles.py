@@ -101,8 +101,9 @@ class SweepProfile:
 SMOKE_SEED = SeedProfile(
     testers=2, clients_per_tester=10, spawn_per_tester_per_s=2.0, think_time_s=1.0, hold_s=10.0
 )
-# Offering about 40 requests/s, under what the emulated (TCG) guest serves on `/` (~55/s): the
-# smoke run checks connections held without failures, while the tuned box sheds an overload
-# by design (503 at once); the sweep is where overload is measured.
-SMOKE_C10K = C10kProfile(connections=200, open_per_s=25.0, request_interval_s=5.0, hold_s=15.0)
+# Offering about 20 requests/s, well under what the emulated (TCG) guest serves on `/` (~55/s
+# on a quiet host, less when the host's CPU is stolen: 40/s was shed a few times under steal):
+# the smoke run checks connections held without failures, while the tuned box sheds an
+# overload by design (503 at once); the sweep is where overload is measured.
+SMOKE_C10K = C10kProfile(connections=200, open_per_s=25.0, request_interval_s=10.0, hold_s=15.0)
 SMOKE_SWEEP = SweepProfile(multipliers=(0.5, 2.0), step_s=8.0, warmup_s=2.0, capacity_s=5.0)
