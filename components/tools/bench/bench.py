@@ -47,9 +47,11 @@ def bench_steps(
     per_mode = [
         (
             f"{mode} box",
+            # On the fresh box: after seed or C10K an overloaded box is still draining requests
+            # its clients gave up on, and would measure far less than it serves.
+            *(["capacity"] if sweep and sweep.capacity_rps is None and mode == MODES[0] else []),
             *([f"{mode} seed"] if seed else []),
             *([f"{mode} C10K"] if c10k else []),
-            *(["capacity"] if sweep and sweep.capacity_rps is None and mode == MODES[0] else []),
             *([f"{mode} sweep"] if sweep else []),
         )
         for mode in MODES
@@ -197,6 +199,15 @@ def measure(
                 status, body = http_json(f"http://{target}/healthz")
                 if status != 200:
                     raise RuntimeError(f"the {mode} box is not healthy over the load link: {body}")
+            headers = "".join(f"{k}: {v}\r\n" for k, v in hits_headers(rehearsal.secrets).items())
+            if sweep is not None and capacity is None:
+                with progress.step(
+                    "capacity", f"{sweep.capacity_clients} clients back to back on {sweep.path}"
+                ) as measured:
+                    capacity = served_capacity(capacity_of(target, 80, sweep, headers), mode, sweep)
+                    measured.summary = f"{capacity:.1f} req/s, on the {mode} box"
+                vms["sweep_capacity_rps"] = round(capacity, 1)
+                vms["sweep_capacity_measured_on"] = mode
             if seed is not None:
                 _profile_step(
                     progress,
@@ -224,18 +235,7 @@ def measure(
                     partial(run_c10k, c10k, target, 80, mode),
                     results,
                 )
-            if sweep is not None:
-                headers = "".join(
-                    f"{k}: {v}\r\n" for k, v in hits_headers(rehearsal.secrets).items()
-                )
-                if capacity is None:
-                    with progress.step(
-                        "capacity", f"{sweep.capacity_clients} clients back to back on {sweep.path}"
-                    ) as measured:
-                        capacity = capacity_of(target, 80, sweep, headers)
-                        measured.summary = f"{capacity:.1f} req/s, on the {mode} box"
-                    vms["sweep_capacity_rps"] = round(capacity, 1)
-                    vms["sweep_capacity_measured_on"] = mode
+            if sweep is not None and capacity is not None:
                 _profile_step(
                     progress,
                     f"{mode} sweep",
@@ -251,6 +251,22 @@ def measure(
                 vm.stop()
             shutil.rmtree(folder, ignore_errors=True)
     return results, vms
+
+
+MIN_CAPACITY_RPS = 1.0
+
+
+def served_capacity(rps: float, mode: str, sweep: SweepProfile) -> float:
+    """The measured capacity, or an error: steps offered at a fraction of nothing measure
+    nothing, and a box that serves under one request a second is broken, not slow."""
+    if rps < MIN_CAPACITY_RPS:
+        raise RuntimeError(
+            f"the {mode} box served {rps:.1f} requests/s on {sweep.path} to "
+            f"{sweep.capacity_clients} clients over {sweep.capacity_s:.0f} s (at least "
+            f"{MIN_CAPACITY_RPS:.0f} needed to step a sweep from): see its serial log and "
+            "journal, or give a rate with --capacity"
+        )
+    return rps
 
 
 def _interrupt(signum: int, frame: object) -> None:

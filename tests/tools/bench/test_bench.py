@@ -11,7 +11,14 @@ import pytest
 
 from components.model.project import PACKAGE_ROOT
 from components.model.settings import load_stack_file
-from components.tools.bench.bench import LOAD_LINK, MODES, bench, bench_steps, sized_for_load
+from components.tools.bench.bench import (
+    LOAD_LINK,
+    MODES,
+    bench,
+    bench_steps,
+    served_capacity,
+    sized_for_load,
+)
 from components.tools.bench.plot import plot
 from components.tools.bench.profiles import (
     SMOKE_C10K,
@@ -106,6 +113,19 @@ def test_the_sweep_measures_capacity_once_on_the_first_box() -> None:
     )
     given = replace(SMOKE_SWEEP, capacity_rps=100.0)
     assert "capacity" not in bench_steps(None, None, given)
+
+
+def test_capacity_is_measured_on_the_fresh_box_before_other_profiles() -> None:
+    steps = bench_steps(SMOKE_SEED, SMOKE_C10K, SMOKE_SWEEP)
+    assert steps[3:6] == ("stock box", "capacity", "stock seed")
+    assert steps.index("stock sweep") > steps.index("stock C10K")
+
+
+def test_a_box_that_serves_nothing_gives_no_capacity_to_sweep_from() -> None:
+    assert served_capacity(30.4, "stock", SMOKE_SWEEP) == 30.4
+    refused = r"stock box served 0\.0 requests/s on /hits.*--capacity"
+    with pytest.raises(RuntimeError, match=refused):
+        served_capacity(0.0, "stock", SMOKE_SWEEP)
 
 
 def test_a_sweep_result_plots_against_the_offered_rate(tmp_path: Path) -> None:
