@@ -8,7 +8,7 @@ import resource
 import time
 from dataclasses import asdict, dataclass, field
 
-from components.tools.bench.c10k import _kind
+from components.tools.bench.c10k import _kind, closed
 from components.tools.bench.profiles import SweepProfile
 from components.tools.bench.results import FAILURE_KINDS, ProfileResult, Series, percentile
 
@@ -98,9 +98,7 @@ class Client:
         not yet awaited when its loop ends is left open)."""
         writers = [writer for _, writer in self.idle]
         self.idle.clear()
-        for writer in writers:
-            writer.close()
-        await asyncio.gather(*(w.wait_closed() for w in writers), return_exceptions=True)
+        await asyncio.gather(*(closed(w) for w in writers))
 
 
 async def measure_capacity(client: Client, p: SweepProfile) -> float:
