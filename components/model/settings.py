@@ -213,6 +213,9 @@ class AppSettings(_Model):
         return self.git.requirement if self.git is not None else self.package
 
 
+MAX_TYPICAL_RESPONSE_MS = 60_000
+
+
 class WorkloadSettings(_Model):
     peak_connections: int = Field(
         1000,
@@ -232,7 +235,10 @@ class WorkloadSettings(_Model):
         "requests wait in HAProxy's queue, and those still waiting at its queue timeout get 503.",
     )
     typical_response_ms: int = Field(
-        50, ge=1, le=60_000, description="Typical time the app takes to answer one request."
+        50,
+        ge=1,
+        le=MAX_TYPICAL_RESPONSE_MS,
+        description="Typical time the app takes to answer one request.",
     )
     redis_policy: RedisPolicy = Field(
         "allkeys-lru", description="Redis `maxmemory-policy` once its memory is full."
@@ -289,8 +295,10 @@ class HaproxyOverrides(_Model):
     queue_timeout_seconds: int = Field(
         10, ge=1, le=300, description="How long a request may wait for a free worker before a 503."
     )
+    # Half of a 500 ms latency objective: the other half is the request's own service time,
+    # so a request served from the back of a full queue still answers within the objective.
     queue_wait_ms: int = Field(
-        1000,
+        250,
         ge=10,
         le=60_000,
         description="Longest a request should wait for a worker at the estimated capacity: "

@@ -11,6 +11,7 @@ import pytest
 
 from components.model.project import PACKAGE_ROOT
 from components.model.settings import load_stack_file
+from components.model.sizing import size
 from components.tools.bench.bench import (
     LOAD_LINK,
     MODES,
@@ -26,6 +27,7 @@ from components.tools.bench.profiles import (
     SMOKE_SWEEP,
     C10kProfile,
     SeedProfile,
+    SweepProfile,
 )
 from components.tools.bench.results import ProfileResult, Series
 from components.tools.rehearsal.rehearse import PREPARE_STEPS
@@ -40,6 +42,18 @@ def test_the_tuned_box_is_sized_for_the_largest_profile() -> None:
     # Never below what the stack already says; nothing else changes.
     small = sized_for_load(staging, SMOKE_SEED, SMOKE_C10K)
     assert small == staging
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_a_request_from_the_back_of_a_full_queue_is_served_within_the_objective(
+    stack: str,
+) -> None:
+    """The queue limit is what keeps served requests fast under overload: the last request in
+    waits for every one queued and in service ahead of it, at the box's capacity."""
+    sized = size(load_stack_file(PACKAGE_ROOT / "stacks", stack))
+    h = sized.haproxy
+    in_box = h.maxqueue + h.server_maxconn
+    assert in_box * 1000 / sized.capacity_rps <= SweepProfile().objective_ms
 
 
 @pytest.fixture(scope="module")
