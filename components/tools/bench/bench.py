@@ -3,6 +3,8 @@ size and image; each profile against each; results.json, a plot, and tuned/stock
 
 from __future__ import annotations
 
+import json
+import math
 import multiprocessing
 import os
 import platform
@@ -20,7 +22,8 @@ from pathlib import Path
 from queue import Empty
 from typing import Any
 
-from components.model.settings import Settings, load_stack_file
+from components.model.settings import MAX_TYPICAL_RESPONSE_MS, Settings, load_stack_file
+from components.model.sizing import size
 from components.tools.bench.c10k import run_c10k
 from components.tools.bench.plot import plot
 from components.tools.bench.profiles import C10kProfile, SeedProfile, SweepProfile
@@ -83,6 +86,53 @@ class ConnectionSampler:
         return self.peak
 
 
+@dataclass(frozen=True)
+class GuestJob:
+    """A unit systemd started on the guest while a profile ran, seconds from the profile's
+    start by the guest's clock: on an emulated guest a timer's job stalls the load for seconds,
+    and a stall no job explains is the host's."""
+
+    unit: str
+    started_s: float
+    finished_s: float | None  # None: still running when the profile ended
+
+
+# Units every SSH login starts: the sampler's and this record's own sessions.
+LOGIN_UNITS = ("session-", "user@", "user-runtime-dir@")
+
+
+def guest_jobs(journal_json: str, since_us: int) -> list[GuestJob]:
+    """The start jobs in systemd's journal (`journalctl _PID=1 -o json`), logins left out."""
+    started: dict[str, float] = {}
+    finished: dict[str, float] = {}
+    for line in journal_json.splitlines():
+        entry = json.loads(line)
+        unit = entry.get("UNIT", "")
+        if entry.get("JOB_TYPE") != "start" or not unit or unit.startswith(LOGIN_UNITS):
+            continue
+        at_s = round((int(entry["__REALTIME_TIMESTAMP"]) - since_us) / 1e6, 1)
+        if "JOB_RESULT" in entry:
+            finished[unit] = at_s
+        else:
+            started.setdefault(unit, at_s)
+    return [GuestJob(unit, at_s, finished.get(unit)) for unit, at_s in started.items()]
+
+
+class GuestJournal:
+    """What systemd started on the guest from now until `jobs()`."""
+
+    def __init__(self, vm: Vm) -> None:
+        self.vm = vm
+        self.since_us = int(vm.ssh("date +%s%6N", timeout=60).stdout.strip())
+
+    def jobs(self) -> list[GuestJob]:
+        journal = self.vm.ssh(
+            f"journalctl _PID=1 -o json --no-pager --since=@{self.since_us / 1e6:.6f}",
+            timeout=120,
+        ).stdout
+        return guest_jobs(journal, self.since_us)
+
+
 @dataclass
 class BenchRun:
     results: list[ProfileResult] = field(default_factory=list)
@@ -115,6 +165,12 @@ class BenchRun:
                             )
                         )
                     )
+                    jobs = r.extra.get("guest_jobs") or []
+                    if jobs:
+                        lines.append(
+                            "        the guest started "
+                            + ", ".join(f"{j['unit']} at {j['started_s']:.0f} s" for j in jobs)
+                        )
             if len(pair) == 2:
                 ratio = ratios(pair["tuned"], pair["stock"])
                 lines.append(
@@ -147,6 +203,18 @@ def sized_for_load(
     return settings.model_copy(update={"workload": workload})
 
 
+def told_the_measured_capacity(settings: Settings, capacity_rps: float) -> Settings:
+    """The stack told the app's response time this box measured, as its owner would declare
+    theirs: with every worker busy a request takes concurrency / capacity. The queue limit is
+    that many seconds of work (`queueWaitMs`), so sized from a response time the guest does not
+    have it would hold several times the wait it is meant to (staging's 50 ms is a real
+    g6-standard-2's, not an emulated guest's)."""
+    concurrency = size(settings).gunicorn.concurrency
+    ms = min(MAX_TYPICAL_RESPONSE_MS, math.ceil(concurrency * 1000 / capacity_rps))
+    workload = settings.workload.model_copy(update={"typical_response_ms": ms})
+    return settings.model_copy(update={"workload": workload})
+
+
 def _profile_step(
     progress: Progress,
     name: str,
@@ -158,9 +226,11 @@ def _profile_step(
 ) -> None:
     """One profile run against one box, as a step; the box's connections sampled meanwhile."""
     with progress.step(name, detail, expected_s=expected_s) as outcome:
+        journal = GuestJournal(vm)
         sampler = ConnectionSampler(vm)
         result = load()
         result.peak_connections = sampler.stop()
+        result.extra["guest_jobs"] = [asdict(job) for job in journal.jobs()]
         results.append(result)
         outcome.summary = result_line(result)
 
@@ -184,6 +254,14 @@ def measure(
     target = LOAD_LINK.guest_ip
     for mode in MODES:
         settings = base.model_copy(update={"tuning": mode})
+        if mode != MODES[0] and capacity is not None:
+            settings = told_the_measured_capacity(settings, capacity)
+            ms = settings.workload.typical_response_ms
+            progress.note(
+                f"sizing the {mode} box for a {ms} ms response time, from {capacity:.1f} req/s "
+                f"(the stack says {base.workload.typical_response_ms} ms)"
+            )
+            vms[f"{mode}_typical_response_ms"] = ms
         rehearsal = Rehearsal(root, stack, progress=progress, override=settings)
         folder = rehearsal.run_folder()
         vm: Vm | None = None

@@ -15,10 +15,13 @@ from components.model.sizing import size
 from components.tools.bench.bench import (
     LOAD_LINK,
     MODES,
+    GuestJob,
     bench,
     bench_steps,
+    guest_jobs,
     served_capacity,
     sized_for_load,
+    told_the_measured_capacity,
 )
 from components.tools.bench.plot import plot
 from components.tools.bench.profiles import (
@@ -42,6 +45,21 @@ def test_the_tuned_box_is_sized_for_the_largest_profile() -> None:
     # Never below what the stack already says; nothing else changes.
     small = sized_for_load(staging, SMOKE_SEED, SMOKE_C10K)
     assert small == staging
+
+
+def test_the_tuned_box_is_told_the_response_time_its_measured_capacity_means() -> None:
+    staging = load_stack_file(PACKAGE_ROOT / "stacks", "staging")
+    assert size(staging).gunicorn.concurrency == 5
+    told = told_the_measured_capacity(staging, 30.4)
+    # 5 workers busy serve 30.4 req/s: each request takes 5 / 30.4 s.
+    assert told.workload.typical_response_ms == 165
+    sized = size(told)
+    assert sized.capacity_rps == 30
+    # A quarter second of work at the measured rate, not at the declared 100 req/s (25).
+    assert sized.haproxy.maxqueue == 8
+    assert told.model_copy(update={"workload": staging.workload}) == staging
+    # A box slower than any response time a stack may declare is told the slowest one.
+    assert told_the_measured_capacity(staging, 0.01).workload.typical_response_ms == 60_000
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
@@ -89,6 +107,8 @@ def test_tuned_box_fails_nothing_at_smoke_size(smoke: Path) -> None:
     assert c10k["failed"] == 0, c10k["failures"]
     assert c10k["extra"]["all_held"] is True
     assert c10k["extra"]["probe_requests"] > 0
+    # Whatever the guest ran meanwhile is on record (a list, empty on a quiet guest).
+    assert isinstance(c10k["extra"]["guest_jobs"], list)
 
 
 @pytest.mark.vm
@@ -166,3 +186,34 @@ def test_a_sweep_result_plots_against_the_offered_rate(tmp_path: Path) -> None:
     ]
     plot(results, tmp_path / "bench.png", "sweep")
     assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _entry(at_us: int, message: str, **fields: str) -> str:
+    return json.dumps({"__REALTIME_TIMESTAMP": str(at_us), "MESSAGE": message, **fields})
+
+
+def test_the_jobs_systemd_started_during_a_profile_are_named_with_their_times() -> None:
+    # journalctl _PID=1 -o json, trimmed to the fields read (systemd 252, Debian 12).
+    start = {"JOB_TYPE": "start"}
+    journal = "\n".join(
+        [
+            _entry(1_000_000_000, "Starting man-db.service...", UNIT="man-db.service", **start),
+            _entry(1_000_500_000, "Started session-7.scope", UNIT="session-7.scope", **start),
+            _entry(1_001_000_000, "Reached target timers.target."),
+            _entry(
+                1_004_250_000,
+                "Finished man-db.service.",
+                UNIT="man-db.service",
+                JOB_RESULT="done",
+                **start,
+            ),
+            _entry(
+                1_009_000_000, "Starting logrotate.service...", UNIT="logrotate.service", **start
+            ),
+        ]
+    )
+    assert guest_jobs(journal, since_us=900_000_000) == [
+        GuestJob("man-db.service", 100.0, 104.2),
+        GuestJob("logrotate.service", 109.0, None),
+    ]
+    assert guest_jobs("", since_us=0) == []
