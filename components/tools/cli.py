@@ -306,8 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cmd.add_argument(
         "--capacity",
         type=float,
-        help="sweep: the capacity (req/s) its steps are multiples of (default: measured on the "
-        f"stock box with {sweep.capacity_clients} clients)",
+        help="sweep: the capacity (req/s) its steps are multiples of, and the tuned box is "
+        "sized for the response time it means (default: measured on the stock box with "
+        f"{sweep.capacity_clients} clients)",
     )
     bench_cmd.add_argument(
         "--step-seconds",
