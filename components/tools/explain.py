@@ -32,7 +32,7 @@ def key_tunables(sz: Sizing) -> list[Explained]:
             "gunicorn.worker_class",
             f"{g.worker_class} x{g.threads}",
             f"concurrency {g.concurrency}; max_requests {g.max_requests} "
-            f"+ jitter {g.max_requests_jitter}",
+            f"+ up to {g.max_requests_jitter} (restarts spread over a cycle)",
         ),
         Explained(
             "haproxy.maxconn",

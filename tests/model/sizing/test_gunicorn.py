@@ -21,10 +21,15 @@ def test_workers_take_the_smaller_bound() -> None:
     assert g.workers == 3
 
 
-def test_override_wins_and_jitter_is_a_tenth() -> None:
+def test_override_wins_and_jitter_spreads_recycling_over_a_whole_cycle() -> None:
     g = size_gunicorn(2, 780, 150, GunicornOverrides(workers=9, max_requests=5000))
     assert g.workers == 9
-    assert g.max_requests_jitter == 500
+    # gunicorn recycles a worker after max_requests + randint(0, jitter) requests. Workers
+    # sharing requests evenly all reach max_requests at once; their first restarts fall
+    # anywhere in [max_requests, max_requests + jitter] of their own requests, so the jitter
+    # must be as wide as a cycle, not a tenth of one, for the restarts to spread.
+    assert g.max_requests_jitter == g.max_requests == 5000
+    assert size_gunicorn(2, 780, 150, GunicornOverrides(max_requests=0)).max_requests_jitter == 0
 
 
 def test_gthread_concurrency_is_workers_times_threads() -> None:
