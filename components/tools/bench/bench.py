@@ -90,7 +90,7 @@ class ConnectionSampler:
 class GuestJob:
     """A unit systemd started on the guest while a profile ran, seconds from the profile's
     start by the guest's clock: on an emulated guest a timer's job stalls the load for seconds,
-    and a stall no job explains is the host's."""
+    so a stall is either one of these or the box's own services (or the host)."""
 
     unit: str
     started_s: float
