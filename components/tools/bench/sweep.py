@@ -24,13 +24,25 @@ class Outcome:
     ms: float
     kind: str = ""
 
+    @property
+    def done_s(self) -> float:
+        """When its answer (or failure) came, from the step's start."""
+        return self.at_s + self.ms / 1000
+
+
+def _in_window(t_s: float, p: SweepProfile) -> bool:
+    return p.warmup_s <= t_s < p.step_s
+
 
 @dataclass(frozen=True)
 class StepResult:
+    """Rates are of what the box finished in the step's counted window; latencies, errors and
+    sheds are of the requests that arrived in it."""
+
     multiplier: float
     offered_rps: float
-    served_rps: float
-    goodput_rps: float
+    served_rps: float  # 2xx answers finished in the window, per second
+    goodput_rps: float  # those of them within the objective
     p50_ms: float
     p95_ms: float
     p99_ms: float
@@ -145,6 +157,11 @@ def step_result(
     counted = [o for o in outcomes if o.at_s >= p.warmup_s]
     window = p.step_s - p.warmup_s
     served = [o.ms for o in counted if 200 <= o.status < 300]
+    # Rates are of responses the box finished inside the counted window. A step lasts until
+    # its last request is answered or times out, so a box that queues without bound goes on
+    # answering the step's arrivals after it: counted by arrival, it would seem to serve
+    # whatever was offered, up to (window + client timeout) / window times what it can.
+    finished = [o for o in outcomes if 200 <= o.status < 300 and _in_window(o.done_s, p)]
     shed = [o.ms for o in counted if o.status >= 500]
     errors = dict.fromkeys(FAILURE_KINDS, 0)
     for o in counted:
@@ -155,8 +172,8 @@ def step_result(
     return StepResult(
         multiplier=multiplier,
         offered_rps=round(rate, 1),
-        served_rps=round(len(served) / window, 1),
-        goodput_rps=round(sum(1 for ms in served if ms <= p.objective_ms) / window, 1),
+        served_rps=round(len(finished) / window, 1),
+        goodput_rps=round(sum(1 for o in finished if o.ms <= p.objective_ms) / window, 1),
         p50_ms=percentile(served, 50),
         p95_ms=percentile(served, 95),
         p99_ms=percentile(served, 99),

@@ -94,6 +94,18 @@ def test_an_unbounded_queue_serves_late_so_goodput_falls(queueing_box: int) -> N
     assert above["goodput_rps"] < above["served_rps"]
 
 
+def test_a_queue_that_serves_after_the_step_does_not_count_as_more_served(
+    queueing_box: int,
+) -> None:
+    # At twice capacity the queue holds the step's excess and the box goes on answering it
+    # after the last arrival, within the client's timeout: served is what it answered in the
+    # window, at most its capacity, not every arrival it answered in the end.
+    result = run_sweep(PROFILE, "127.0.0.1", queueing_box, "stock", CAPACITY, TOKEN)
+    _, above = result.extra["steps"]
+    assert above["failed"] == 0  # every arrival was answered in the end
+    assert above["served_rps"] <= CAPACITY * 1.1
+
+
 def test_a_refused_token_is_an_error_not_a_served_request(shedding_box: int) -> None:
     below_only = replace(PROFILE, multipliers=(0.5,))
     result = run_sweep(below_only, "127.0.0.1", shedding_box, "tuned", CAPACITY, headers="")
