@@ -259,11 +259,12 @@ class GunicornOverrides(_Model):
     worker_class: WorkerClass = Field("sync", description="gunicorn worker class.")
     threads: int = Field(1, ge=1, le=64, description="Threads per worker (gthread only).")
     timeout_seconds: int = Field(30, ge=5, le=600, description="Worker timeout.")
-    max_requests: int = Field(
-        1000,
+    max_requests: int | None = Field(
+        None,
         ge=0,
         le=1_000_000,
-        description="Recycle a worker after this many requests (0: never).",
+        description="Recycle a worker after this many requests (0: never; default: sized so "
+        "that restarts take about 1 % of the workers' time).",
     )
 
     @model_validator(mode="after")

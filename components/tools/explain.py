@@ -8,6 +8,7 @@ from typing import Any
 
 from components.model.settings import Settings
 from components.model.sizing import Sizing
+from components.model.sizing.gunicorn import RESTART_COST_REQUESTS, restart_overhead
 from components.model.sizing.haproxy import PEAK_HEADROOM
 from components.model.sizing.postgres import WORK_MEM_CAP_KB, format_kb
 
@@ -17,6 +18,16 @@ class Explained:
     name: str
     value: str
     reason: str
+
+
+def _recycling(max_requests: int, jitter: int) -> str:
+    if max_requests == 0:
+        return "workers never recycled (max_requests 0)"
+    return (
+        f"max_requests {max_requests} + up to {jitter} (restarts spread over a cycle, each "
+        f"~{RESTART_COST_REQUESTS} requests' work: {restart_overhead(max_requests):.1%} "
+        "of the workers' time)"
+    )
 
 
 def key_tunables(sz: Sizing) -> list[Explained]:
@@ -31,8 +42,7 @@ def key_tunables(sz: Sizing) -> list[Explained]:
         Explained(
             "gunicorn.worker_class",
             f"{g.worker_class} x{g.threads}",
-            f"concurrency {g.concurrency}; max_requests {g.max_requests} "
-            f"+ up to {g.max_requests_jitter} (restarts spread over a cycle)",
+            f"concurrency {g.concurrency}; {_recycling(g.max_requests, g.max_requests_jitter)}",
         ),
         Explained(
             "haproxy.maxconn",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from components.model.settings import GunicornOverrides, WorkerClass
@@ -12,6 +13,29 @@ LISTEN_BACKLOG = 2048
 # answer with `Connection: close` instead of holding an idle connection that counts against
 # a gthread worker's connections.
 KEEPALIVE_SECONDS = 0
+# What recycling a worker costs, in requests' work: it re-imports the app and opens new
+# PostgreSQL and Redis connections (a new backend, its authentication, cold caches). Measured
+# on the bench's emulated staging box (closed-loop `/hits`, restarts forced with max_requests
+# 200, against none): about 2.5 s of guest CPU per restart, 86 and 97 requests' work in two
+# runs. At max_requests 1000 (a restart every ~1,500 requests) that was about 7 % of its CPU.
+RESTART_COST_REQUESTS = 100
+# Recycling is a guard against an app that leaks memory, so it may cost little: this share of
+# the workers' time.
+RESTART_OVERHEAD = 0.01
+# With a whole cycle of jitter a worker restarts after 1.5 x max_requests requests on average.
+MEAN_CYCLE_PER_MAX_REQUESTS = 1.5
+
+
+def recycle_after() -> int:
+    """The max_requests at which restarts take RESTART_OVERHEAD of the workers' time."""
+    return math.ceil(RESTART_COST_REQUESTS / (RESTART_OVERHEAD * MEAN_CYCLE_PER_MAX_REQUESTS))
+
+
+def restart_overhead(max_requests: int) -> float:
+    """The share of the workers' time restarts take (0 when workers are never recycled)."""
+    if max_requests == 0:
+        return 0.0
+    return RESTART_COST_REQUESTS / (max_requests * MEAN_CYCLE_PER_MAX_REQUESTS)
 
 
 @dataclass(frozen=True)
@@ -51,6 +75,7 @@ def size_gunicorn(
     by_cpu = cpu_bound_workers(app_cores)
     by_ram = ram_bound_workers(app_ram_mb, worker_rss_mb)
     workers = overrides.workers if overrides.workers is not None else min(by_cpu, by_ram)
+    max_requests = recycle_after() if overrides.max_requests is None else overrides.max_requests
     return GunicornTunables(
         workers=workers,
         worker_class=overrides.worker_class,
@@ -59,13 +84,13 @@ def size_gunicorn(
         keepalive_seconds=KEEPALIVE_SECONDS,
         timeout_seconds=overrides.timeout_seconds,
         graceful_timeout_seconds=overrides.timeout_seconds,
-        max_requests=overrides.max_requests,
+        max_requests=max_requests,
         # Workers start together and share requests evenly, so they reach max_requests
         # together: gunicorn adds randint(0, jitter) to each worker's limit, and a tenth of a
         # cycle still restarted all of them within seconds (every worker re-imports the app
         # meanwhile; measured as 2 s stalls every ~5,000 requests on the bench's staging box).
         # A whole cycle of jitter spreads the restarts over a cycle.
-        max_requests_jitter=overrides.max_requests,
+        max_requests_jitter=max_requests,
         backlog=LISTEN_BACKLOG,
         cpu_bound_workers=by_cpu,
         ram_bound_workers=by_ram,

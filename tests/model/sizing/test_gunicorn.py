@@ -1,7 +1,16 @@
 from __future__ import annotations
 
+import pytest
+
 from components.model.settings import GunicornOverrides
-from components.model.sizing.gunicorn import cpu_bound_workers, ram_bound_workers, size_gunicorn
+from components.model.sizing.gunicorn import (
+    RESTART_COST_REQUESTS,
+    RESTART_OVERHEAD,
+    cpu_bound_workers,
+    ram_bound_workers,
+    restart_overhead,
+    size_gunicorn,
+)
 
 
 def test_cpu_bound_is_two_per_core_plus_one() -> None:
@@ -30,6 +39,17 @@ def test_override_wins_and_jitter_spreads_recycling_over_a_whole_cycle() -> None
     # must be as wide as a cycle, not a tenth of one, for the restarts to spread.
     assert g.max_requests_jitter == g.max_requests == 5000
     assert size_gunicorn(2, 780, 150, GunicornOverrides(max_requests=0)).max_requests_jitter == 0
+
+
+def test_by_default_recycling_takes_about_one_percent_of_the_workers_time() -> None:
+    # Each restart costs RESTART_COST_REQUESTS requests' work (measured on the bench box);
+    # gunicorn's jitter of a whole cycle makes a worker's cycle 1.5 x max_requests on average.
+    g = size_gunicorn(2, 780, 150, GunicornOverrides())
+    assert g.max_requests == g.max_requests_jitter == 6_667
+    mean_cycle = g.max_requests + g.max_requests_jitter / 2
+    assert RESTART_COST_REQUESTS / mean_cycle <= RESTART_OVERHEAD == 0.01
+    assert restart_overhead(g.max_requests) == pytest.approx(0.01, rel=1e-3)
+    assert restart_overhead(0) == 0.0  # never recycled
 
 
 def test_gthread_concurrency_is_workers_times_threads() -> None:

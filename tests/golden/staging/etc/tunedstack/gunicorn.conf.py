@@ -12,8 +12,8 @@ timeout = 30
 graceful_timeout = 30
 # HAProxy closes its side after each response (`option http-server-close`).
 keepalive = 0
-max_requests = 1000
-max_requests_jitter = 1000
+max_requests = 6667
+max_requests_jitter = 6667
 # Only HAProxy can reach the socket (mode 0660, group haproxy), so its headers are trusted.
 forwarded_allow_ips = "*"
 errorlog = "-"
