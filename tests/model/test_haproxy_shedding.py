@@ -1,6 +1,7 @@
 """Overload on the rendered haproxy.cfg, run by the real HAProxy on loopback: with every worker
 busy and the queue at its sized length, a new request is answered at once with 503 and
-Retry-After, while the queued ones are still served once workers free up."""
+Retry-After, while the queued ones are still served once workers free up; the served are
+logged, the shed only counted."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import socket
 import threading
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -58,23 +60,60 @@ def staging() -> tuple[Sizing, str]:
     return sz, rendered.by_path()["/etc/haproxy/haproxy.cfg"].content
 
 
+def _frontend_5xx(stats_port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{stats_port}/stats;csv", timeout=5) as r:
+        rows = csv.DictReader(io.StringIO(r.read().decode().lstrip("# ")))
+        return sum(
+            int(row["hrsp_5xx"] or 0)
+            for row in rows
+            if row["pxname"] == "web" and row["svname"] == "FRONTEND"
+        )
+
+
+@dataclass
+class Overloaded:
+    sz: Sizing
+    port: int
+    stats: int
+    app: daemons.HeldApp
+    syslog: socket.socket  # where the box's `log /dev/log` goes here, as UDP
+
+    def logged(self) -> list[str]:
+        """The log lines HAProxy has sent so far."""
+        lines = []
+        self.syslog.settimeout(0.5)
+        try:
+            while True:
+                lines.append(self.syslog.recv(65536).decode(errors="replace"))
+        except TimeoutError:
+            return lines
+
+
 @pytest.fixture
-def overloaded(staging: tuple[Sizing, str]) -> Iterator[tuple[Sizing, int, int, daemons.HeldApp]]:
+def overloaded(staging: tuple[Sizing, str]) -> Iterator[Overloaded]:
     sz, cfg = staging
-    with daemons.world_readable_tmpdir() as tmp:
+    with (
+        daemons.world_readable_tmpdir() as tmp,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as syslog,
+    ):
+        syslog.bind(("127.0.0.1", 0))
         app = daemons.HeldApp(tmp / "app.sock", holds=lambda path: path != "/healthz")
         (tmp / "app.sock").chmod(0o777)  # HAProxy runs as its own user
         threading.Thread(target=app.serve_forever, daemon=True).start()
         http_port, stats_port = daemons.free_port(), daemons.free_port()
+        on_loopback = daemons.haproxy_on_loopback(cfg, sz, http_port, stats_port, tmp / "app.sock")
+        log_line = "    log /dev/log local0"
+        assert log_line in on_loopback
+        syslog_port = syslog.getsockname()[1]
         (tmp / "haproxy.cfg").write_text(
-            daemons.haproxy_on_loopback(cfg, sz, http_port, stats_port, tmp / "app.sock")
+            on_loopback.replace(log_line, f"    log 127.0.0.1:{syslog_port} local0")
         )
         try:
             with daemons.process(
                 ["haproxy", "-db", "-f", str(tmp / "haproxy.cfg")], tmp / "haproxy.log"
             ):
                 daemons.wait_for(lambda: _queued(stats_port) == 0, "HAProxy's stats")
-                yield sz, http_port, stats_port, app
+                yield Overloaded(sz, http_port, stats_port, app, syslog)
         finally:
             app.release.set()
             app.shutdown()
@@ -82,9 +121,9 @@ def overloaded(staging: tuple[Sizing, str]) -> Iterator[tuple[Sizing, int, int, 
 
 
 def test_a_full_queue_sheds_new_requests_at_once_and_serves_the_queued(
-    overloaded: tuple[Sizing, int, int, daemons.HeldApp],
+    overloaded: Overloaded,
 ) -> None:
-    sz, port, stats, app = overloaded
+    sz, port, stats, app = overloaded.sz, overloaded.port, overloaded.stats, overloaded.app
     h = sz.haproxy
     assert h.maxqueue > h.server_maxconn  # staging: 25 waiting behind 5 workers
     busy = [_send(port) for _ in range(h.server_maxconn)]
@@ -105,3 +144,8 @@ def test_a_full_queue_sheds_new_requests_at_once_and_serves_the_queued(
     finally:
         for conn in busy + waiting + extra:
             conn.close()
+    # Every served request has its log line; the sheds have none, only the stats count them.
+    daemons.wait_for(lambda: _frontend_5xx(stats) == len(extra), "the sheds in the stats")
+    requests = [line for line in overloaded.logged() if '"GET /work HTTP/1.1"' in line]
+    assert len(requests) == len(busy) + len(waiting)
+    assert not any(f" {h.shed_status} " in line for line in requests)
