@@ -17,9 +17,11 @@ from components.model.settings import load_stack_file
 from components.model.sizing import size
 from components.tools.bench.profiles import (
     SMOKE_C10K,
+    SMOKE_RESTARTS,
     SMOKE_SEED,
     SMOKE_SWEEP,
     C10kProfile,
+    RestartsProfile,
     SeedProfile,
     SweepProfile,
 )
@@ -161,9 +163,13 @@ def _bench(args: argparse.Namespace) -> int:
         c10k if args.profile in ("c10k", "both", "all") else None,
         args.out,
         sweep=sweep if args.profile in ("sweep", "all") else None,
+        restarts=(SMOKE_RESTARTS if args.smoke else RestartsProfile())
+        if args.profile == "restarts"
+        else None,
     )
     print(run.summary())
-    print(f"\nwrote {args.out / 'results.json'} and {args.out / 'bench.png'}")
+    figure = f" and {run.figure}" if run.figure else ""
+    print(f"\nwrote {args.out / 'results.json'}{figure}")
     return 0
 
 
@@ -249,10 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     seed, c10k, smoke_seed, smoke_c10k = SeedProfile(), C10kProfile(), SMOKE_SEED, SMOKE_C10K
     bench_cmd.add_argument(
         "--profile",
-        choices=("seed", "c10k", "both", "sweep", "all"),
+        choices=("seed", "c10k", "both", "sweep", "all", "restarts"),
         default="both",
         help="which load to run: the seed's clients, C10K connections, both of them, the "
-        "open-loop capacity sweep, or all three (default: both)",
+        "open-loop capacity sweep, or all three (default: both); or `restarts`, what "
+        "recycling a gunicorn worker costs (the measurement behind its max_requests)",
     )
     bench_cmd.add_argument("--smoke", action="store_true", help="small counts, short runs")
     bench_cmd.add_argument(

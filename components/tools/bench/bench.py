@@ -26,7 +26,13 @@ from components.model.settings import MAX_TYPICAL_RESPONSE_MS, Settings, load_st
 from components.model.sizing import size
 from components.tools.bench.c10k import run_c10k
 from components.tools.bench.plot import plot
-from components.tools.bench.profiles import C10kProfile, SeedProfile, SweepProfile
+from components.tools.bench.profiles import (
+    C10kProfile,
+    RestartsProfile,
+    SeedProfile,
+    SweepProfile,
+)
+from components.tools.bench.restarts import run_restarts
 from components.tools.bench.results import ProfileResult, ratios, write_results
 from components.tools.bench.seed_load import run_seed
 from components.tools.bench.sweep import capacity_of, run_sweep
@@ -43,7 +49,10 @@ LOAD_LINK = LoadLink()
 
 
 def bench_steps(
-    seed: SeedProfile | None, c10k: C10kProfile | None, sweep: SweepProfile | None = None
+    seed: SeedProfile | None,
+    c10k: C10kProfile | None,
+    sweep: SweepProfile | None = None,
+    restarts: RestartsProfile | None = None,
 ) -> tuple[str, ...]:
     """The benchmark's steps in order: the rehearsal's preparation, then per mode its box and
     each profile run, then the results."""
@@ -56,6 +65,7 @@ def bench_steps(
             *([f"{mode} seed"] if seed else []),
             *([f"{mode} C10K"] if c10k else []),
             *([f"{mode} sweep"] if sweep else []),
+            *([f"{mode} restarts"] if restarts else []),
         )
         for mode in MODES
     ]
@@ -137,6 +147,7 @@ class GuestJournal:
 class BenchRun:
     results: list[ProfileResult] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    figure: Path | None = None  # the plot, when a profile has series to draw
 
     def summary(self) -> str:
         lines = []
@@ -162,6 +173,8 @@ class BenchRun:
                                 "all_held",
                                 "held_min_during_hold",
                                 "probe_p99_ms",
+                                "restart_cost_requests",
+                                "restart_cpu_s",
                             )
                         )
                     )
@@ -246,6 +259,7 @@ def measure(
     out: Path,
     progress: Progress,
     sweep: SweepProfile | None = None,
+    restarts: RestartsProfile | None = None,
 ) -> tuple[list[ProfileResult], dict[str, Any]]:
     """Each mode in turn: boot its box with the load link, run the profiles over the link."""
     results: list[ProfileResult] = []
@@ -324,6 +338,18 @@ def measure(
                     partial(run_sweep, sweep, target, 80, mode, capacity, headers),
                     results,
                 )
+            if restarts is not None:
+                # Last: it restarts the app between windows (and puts its config back).
+                _profile_step(
+                    progress,
+                    f"{mode} restarts",
+                    f"{restarts.rounds} x 2 windows of {restarts.window_s:.0f} s, recycling off "
+                    f"and every {restarts.forced_max_requests} requests",
+                    restarts.duration_s,
+                    vm,
+                    partial(run_restarts, restarts, vm, target, 80, mode, headers),
+                    results,
+                )
         finally:
             if vm is not None:
                 vm.stop()
@@ -397,11 +423,14 @@ def bench(
     out: Path,
     progress: Progress | None = None,
     sweep: SweepProfile | None = None,
+    restarts: RestartsProfile | None = None,
 ) -> BenchRun:
     out.mkdir(parents=True, exist_ok=True)
     stack_settings = load_stack_file(root / "stacks", stack)
     base = sized_for_load(stack_settings, seed, c10k)
-    shown = progress or progress_for(bench_steps(seed, c10k, sweep), timings(cache_root()))
+    shown = progress or progress_for(
+        bench_steps(seed, c10k, sweep, restarts), timings(cache_root())
+    )
     if base.workload.peak_connections != stack_settings.workload.peak_connections:
         shown.note(
             f"sizing the tuned box for {base.workload.peak_connections} peak connections "
@@ -417,6 +446,7 @@ def bench(
             "seed_profile": asdict(seed) if seed else None,
             "c10k_profile": asdict(c10k) if c10k else None,
             "sweep_profile": asdict(sweep) if sweep else None,
+            "restarts_profile": asdict(restarts) if restarts else None,
             "peak_connections_sized_for": base.workload.peak_connections,
             "load_path": f"tap link {LOAD_LINK.host_ip} -> {LOAD_LINK.guest_ip}:80 "
             "in a private network namespace",
@@ -426,14 +456,18 @@ def bench(
     image, accel, reason, folder = Rehearsal(root, stack, progress=shown).prepare()
     shutil.rmtree(folder, ignore_errors=True)
     run.meta["accelerator"], run.meta["accelerator_reason"] = accel, reason
-    results, vms = _in_child((root, stack, base, image, accel, seed, c10k, out, shown, sweep))
+    results, vms = _in_child(
+        (root, stack, base, image, accel, seed, c10k, out, shown, sweep, restarts)
+    )
     run.results.extend(results)
     run.meta.update(vms)
     with shown.step("results", f"{out / 'results.json'} and {out / 'bench.png'}"):
         write_results(out / "results.json", run.meta, run.results)
-        plot(
+        figure = out / "bench.png"
+        if plot(
             run.results,
-            out / "bench.png",
+            figure,
             f"tunedstack bench: {stack} ({base.plan}), {run.meta['accelerator'].upper()}",
-        )
+        ):
+            run.figure = figure
     return run

@@ -15,8 +15,15 @@ from components.tools.bench.results import ProfileResult
 COLORS = {"stock": "tab:red", "tuned": "tab:green"}
 
 
-def plot(results: list[ProfileResult], path: Path, title: str) -> None:
-    profiles = sorted({r.profile for r in results}, key=["seed", "c10k", "sweep"].index)
+# The profiles with series to draw; the restarts profile's figures are its summary's.
+PLOTTED = ("seed", "c10k", "sweep")
+
+
+def plot(results: list[ProfileResult], path: Path, title: str) -> bool:
+    """Write the figure, if any profile in `results` has one; whether it was written."""
+    profiles = sorted({r.profile for r in results if r.profile in PLOTTED}, key=PLOTTED.index)
+    if not profiles:
+        return False
     fig, axes = plt.subplots(len(profiles), 3, figsize=(16, 4.2 * len(profiles)), squeeze=False)
     for row, profile in enumerate(profiles):
         left, middle, right = axes[row]
@@ -56,3 +63,4 @@ def plot(results: list[ProfileResult], path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+    return True

@@ -98,6 +98,31 @@ class SweepProfile:
         return measure + len(self.multipliers) * (self.step_s + self.request_timeout_s / 3)
 
 
+@dataclass(frozen=True)
+class RestartsProfile:
+    """What recycling a gunicorn worker costs: `clients` closed-loop clients on `path` for
+    `window_s` with recycling off (max_requests 0), then with restarts forced (max_requests
+    `forced_max_requests`, as much jitter), `rounds` times, each window after `warmup_s` of the
+    same load. A restart's cost in requests' work is what sizing's RESTART_COST_REQUESTS is.
+
+    200 forces a restart every ~300 of a worker's requests: about ten in a minute on the
+    emulated staging box, enough to stand out of the CPU's noise, few enough that the workers
+    spend most of the window serving.
+    """
+
+    clients: int = 16
+    window_s: float = 60.0
+    warmup_s: float = 10.0
+    forced_max_requests: int = 200
+    rounds: int = 2
+    path: str = "/hits"
+
+    @property
+    def duration_s(self) -> float:
+        restart_s = 5.0  # the app service's restart and the SSH round trips around a window
+        return self.rounds * 2 * (self.warmup_s + self.window_s + restart_s)
+
+
 SMOKE_SEED = SeedProfile(
     testers=2, clients_per_tester=10, spawn_per_tester_per_s=2.0, think_time_s=1.0, hold_s=10.0
 )
@@ -107,3 +132,4 @@ SMOKE_SEED = SeedProfile(
 # overload by design (503 at once); the sweep is where overload is measured.
 SMOKE_C10K = C10kProfile(connections=200, open_per_s=25.0, request_interval_s=10.0, hold_s=15.0)
 SMOKE_SWEEP = SweepProfile(multipliers=(0.5, 2.0), step_s=8.0, warmup_s=2.0, capacity_s=5.0)
+SMOKE_RESTARTS = RestartsProfile(window_s=15.0, warmup_s=3.0, forced_max_requests=50, rounds=1)

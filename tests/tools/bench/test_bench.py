@@ -26,6 +26,7 @@ from components.tools.bench.bench import (
 from components.tools.bench.plot import plot
 from components.tools.bench.profiles import (
     SMOKE_C10K,
+    SMOKE_RESTARTS,
     SMOKE_SEED,
     SMOKE_SWEEP,
     C10kProfile,
@@ -147,6 +148,21 @@ def test_the_sweep_measures_capacity_once_on_the_first_box() -> None:
     )
     given = replace(SMOKE_SWEEP, capacity_rps=100.0)
     assert "capacity" not in bench_steps(None, None, given)
+
+
+def test_the_restarts_profile_comes_last_on_each_box() -> None:
+    # It restarts the app between its windows: nothing else runs after it on that box.
+    steps = bench_steps(None, None, SMOKE_SWEEP, SMOKE_RESTARTS)
+    assert steps[3:] == (
+        "stock box",
+        "capacity",
+        "stock sweep",
+        "stock restarts",
+        "tuned box",
+        "tuned sweep",
+        "tuned restarts",
+        "results",
+    )
 
 
 def test_capacity_is_measured_on_the_fresh_box_before_other_profiles() -> None:
