@@ -195,6 +195,12 @@ class BenchRun:
 
 def result_line(result: ProfileResult) -> str:
     """A profile run in one line, as its step ends (the full table comes at the end)."""
+    if "restart_cost_requests" in result.extra:  # closed loop, no latencies: its one figure
+        return (
+            f"{result.requests} requests; a worker restart costs "
+            f"{result.extra['restart_cost_requests']:g} requests' work "
+            f"({result.extra['restart_cpu_s']:g} s of guest CPU)"
+        )
     return (
         f"{result.requests} requests, {result.failed} failed, "
         f"p50/p99 {result.p50_ms:.0f}/{result.p99_ms:.0f} ms"
