@@ -15,9 +15,10 @@ LISTEN_BACKLOG = 2048
 KEEPALIVE_SECONDS = 0
 # What recycling a worker costs, in requests' work: it re-imports the app and opens new
 # PostgreSQL and Redis connections (a new backend, its authentication, cold caches). Measured
-# on the bench's emulated staging box (closed-loop `/hits`, restarts forced with max_requests
-# 200, against none): about 2.5 s of guest CPU per restart, 86 and 97 requests' work in two
-# runs. At max_requests 1000 (a restart every ~1,500 requests) that was about 7 % of its CPU.
+# on the bench's emulated staging box with `bench --profile restarts` (closed-loop `/hits`,
+# restarts forced with max_requests 200, against none): 2.4-2.7 s of guest CPU per restart,
+# 86, 97 and 93 requests' work in three runs. At max_requests 1000 (a restart every ~1,500
+# requests) that was about 7 % of its CPU.
 RESTART_COST_REQUESTS = 100
 # Recycling is a guard against an app that leaks memory, so it may cost little: this share of
 # the workers' time.
