@@ -169,11 +169,24 @@ def test_the_restarts_profile_comes_last_on_each_box() -> None:
 
 def test_the_restarts_step_ends_with_its_cost_not_latencies() -> None:
     result = ProfileResult(
-        "restarts", "tuned", 14601, {}, math.nan, math.nan, math.nan, 0, 0.0, False, 317.0,
-        Series(), {"restart_cost_requests": 97.2, "restart_cpu_s": 2.55},
+        "restarts",
+        "tuned",
+        14601,
+        {},
+        math.nan,
+        math.nan,
+        math.nan,
+        0,
+        0.0,
+        False,
+        317.0,
+        Series(),
+        {"restart_cost_requests": 97.2, "restart_cpu_s": 2.55},
     )
     line = result_line(result)
-    assert line == "14601 requests; a worker restart costs 97.2 requests' work (2.55 s of guest CPU)"
+    assert (
+        line == "14601 requests; a worker restart costs 97.2 requests' work (2.55 s of guest CPU)"
+    )
 
 
 def test_capacity_is_measured_on_the_fresh_box_before_other_profiles() -> None:
