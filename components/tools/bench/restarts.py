@@ -16,7 +16,7 @@ from typing import Protocol
 from components.model.layout import PATHS
 from components.tools.bench.profiles import RestartsProfile, SweepProfile
 from components.tools.bench.results import FAILURE_KINDS, ProfileResult, Series
-from components.tools.bench.sweep import capacity_of
+from components.tools.bench.sweep import SATURATED_PERCENT, capacity_of
 
 APP_UNIT = "tunedstack-app.service"
 # The line gunicorn's arbiter logs each time it starts a worker (gunicorn/arbiter.py).
@@ -116,7 +116,7 @@ def run_restarts(
     clients = SweepProfile(path=p.path, capacity_clients=p.clients, capacity_s=p.window_s)
     warm = SweepProfile(path=p.path, capacity_clients=p.clients, capacity_s=p.warmup_s)
     windows: list[Window] = []
-    started = time.monotonic()
+    started, cpu_before = time.monotonic(), time.process_time()
     try:
         for _ in range(p.rounds):
             for max_requests in (0, p.forced_max_requests):
@@ -136,6 +136,8 @@ def run_restarts(
                 )
     finally:
         _install(box, original)
+    wall = time.monotonic() - started
+    generator_cpu = (time.process_time() - cpu_before) / wall * 100
     cost = restart_cost_requests(windows)
     return ProfileResult(
         profile="restarts",
@@ -146,9 +148,9 @@ def run_restarts(
         p95_ms=float("nan"),
         p99_ms=float("nan"),
         peak_connections=0,
-        generator_cpu_percent=0.0,
-        generator_saturated=False,
-        duration_s=round(time.monotonic() - started, 1),
+        generator_cpu_percent=round(generator_cpu, 1),
+        generator_saturated=generator_cpu >= SATURATED_PERCENT,
+        duration_s=round(wall, 1),
         series=Series(
             t_s=[float(i) for i in range(len(windows))],  # x: the window's number
             rps=[round(w.rps, 1) for w in windows],
