@@ -45,11 +45,15 @@ def _response(conn: socket.socket) -> tuple[int, dict[str, str]]:
     return int(status_line.split()[1]), headers
 
 
-def _queued(stats_port: int) -> int:
-    """Requests waiting in backend `app`, from HAProxy's own stats."""
+def _stats(stats_port: int) -> list[dict[str, str]]:
+    """HAProxy's own stats, a row per frontend, backend and server."""
     with urllib.request.urlopen(f"http://127.0.0.1:{stats_port}/stats;csv", timeout=5) as r:
-        rows = csv.DictReader(io.StringIO(r.read().decode().lstrip("# ")))
-        return sum(int(row["qcur"] or 0) for row in rows if row["pxname"] == "app")
+        return list(csv.DictReader(io.StringIO(r.read().decode().lstrip("# "))))
+
+
+def _queued(stats_port: int) -> int:
+    """Requests waiting in backend `app`."""
+    return sum(int(row["qcur"] or 0) for row in _stats(stats_port) if row["pxname"] == "app")
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +65,12 @@ def staging() -> tuple[Sizing, str]:
 
 
 def _frontend_5xx(stats_port: int) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{stats_port}/stats;csv", timeout=5) as r:
-        rows = csv.DictReader(io.StringIO(r.read().decode().lstrip("# ")))
-        return sum(
-            int(row["hrsp_5xx"] or 0)
-            for row in rows
-            if row["pxname"] == "web" and row["svname"] == "FRONTEND"
-        )
+    """5xx answers the frontend `web` gave, sheds included."""
+    return sum(
+        int(row["hrsp_5xx"] or 0)
+        for row in _stats(stats_port)
+        if row["pxname"] == "web" and row["svname"] == "FRONTEND"
+    )
 
 
 @dataclass
