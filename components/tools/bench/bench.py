@@ -25,6 +25,7 @@ from typing import Any
 from components.model.settings import MAX_TYPICAL_RESPONSE_MS, Settings, load_stack_file
 from components.model.sizing import size
 from components.tools.bench.c10k import run_c10k
+from components.tools.bench.cpu import CpuMeter
 from components.tools.bench.plot import plot
 from components.tools.bench.profiles import (
     C10kProfile,
@@ -178,6 +179,7 @@ class BenchRun:
                             )
                         )
                     )
+                    lines.extend(f"        {line}" for line in sweep_step_lines(r))
                     jobs = r.extra.get("guest_jobs") or []
                     if jobs:
                         lines.append(
@@ -191,6 +193,28 @@ class BenchRun:
                     + "  ".join(f"{k} {'n/a' if v is None else v}" for k, v in ratio.items())
                 )
         return "\n".join(lines)
+
+
+def sweep_step_lines(result: ProfileResult) -> list[str]:
+    """A sweep's steps, one line each, with where the CPU went when the box was metered."""
+    lines = []
+    for step in result.extra.get("steps", []) if result.profile == "sweep" else []:
+        line = (
+            f"{step['multiplier']:g}x: offered {step['offered_rps']:.1f}, served "
+            f"{step['served_rps']:.1f}, goodput {step['goodput_rps']:.1f} req/s, p99 "
+            f"{step['p99_ms']:.0f} ms, shed {step['shed']}"
+        )
+        cpu = step.get("cpu")
+        if cpu:
+            line += (
+                f"; guest {cpu['guest_busy_cores']:.2f} cores "
+                f"({step['guest_cpu_ms_per_served']:.1f} ms a served request), host: vCPU "
+                f"threads {cpu['vcpu_thread_cores']:.2f}, QEMU's other threads "
+                f"{cpu['qemu_other_cores']:.2f}, generator {cpu['generator_cores']:.2f}, "
+                f"all {cpu['host_busy_cores']:.2f}"
+            )
+        lines.append(line)
+    return lines
 
 
 def result_line(result: ProfileResult) -> str:
@@ -341,7 +365,7 @@ def measure(
                     f"{sweep.multipliers[0]:g}x to {sweep.multipliers[-1]:g}x {capacity:.0f} req/s",
                     sweep.duration_s,
                     vm,
-                    partial(run_sweep, sweep, target, 80, mode, capacity, headers),
+                    partial(metered_sweep, vm, sweep, target, mode, capacity, headers),
                     results,
                 )
             if restarts is not None:
@@ -361,6 +385,16 @@ def measure(
                 vm.stop()
             shutil.rmtree(folder, ignore_errors=True)
     return results, vms
+
+
+def metered_sweep(
+    vm: Vm, sweep: SweepProfile, target: str, mode: str, capacity: float, headers: str
+) -> ProfileResult:
+    """The sweep, each step's CPU read on the guest and, for its QEMU process, on the host."""
+    if vm.process is None:
+        raise RuntimeError(f"the {mode} box's QEMU process is not running")
+    with CpuMeter(vm.ssh_base(), vm.process.pid) as meter:
+        return run_sweep(sweep, target, 80, mode, capacity, headers, meter.read)
 
 
 MIN_CAPACITY_RPS = 1.0

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from components.model.layout import PATHS
+from components.tools.bench.cpu import USER_HZ, busy_ticks
 from components.tools.bench.profiles import RestartsProfile, SweepProfile
 from components.tools.bench.results import FAILURE_KINDS, ProfileResult, Series
 from components.tools.bench.sweep import SATURATED_PERCENT, capacity_of
@@ -24,8 +25,6 @@ BOOTING = "Booting worker with pid"
 # The guest's busy CPU (all of /proc/stat's first line but idle and iowait), in USER_HZ ticks,
 # and how many workers gunicorn has started since the box booted.
 SAMPLE = f"head -1 /proc/stat; journalctl -u {APP_UNIT} -o cat | grep -c '{BOOTING}' || true"
-USER_HZ = 100  # what /proc/stat counts in, on every Linux architecture the box runs on
-IDLE, IOWAIT = 3, 4  # fields of /proc/stat's cpu line after the name
 
 
 class Shell(Protocol):
@@ -44,11 +43,7 @@ class GuestSample:
 
 def parse_sample(text: str) -> GuestSample:
     cpu_line, started = text.strip().splitlines()[:2]
-    name, *fields = cpu_line.split()
-    if name != "cpu":
-        raise ValueError(f"not /proc/stat's cpu line: {cpu_line!r}")
-    ticks = [int(f) for f in fields[:8]]  # user nice system idle iowait irq softirq steal
-    return GuestSample(sum(ticks) - ticks[IDLE] - ticks[IOWAIT], int(started))
+    return GuestSample(busy_ticks(cpu_line), int(started))
 
 
 @dataclass(frozen=True)

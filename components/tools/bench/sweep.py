@@ -4,11 +4,14 @@ connection or a new one) stepping the offered rate past the box's capacity."""
 from __future__ import annotations
 
 import asyncio
+import math
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from components.tools.bench.c10k import _kind, closed
+from components.tools.bench.cpu import CpuReading, WindowCpu, window_cpu
 from components.tools.bench.profiles import SweepProfile
 from components.tools.bench.results import FAILURE_KINDS, ProfileResult, Series, percentile
 
@@ -49,6 +52,9 @@ class StepResult:
     errors: dict[str, int]
     shed: int
     shed_p99_ms: float
+    # Where the CPU went in the counted window, when the box was metered (see cpu.py).
+    cpu: WindowCpu | None = None
+    guest_cpu_ms_per_served: float = math.nan
 
     @property
     def failed(self) -> int:
@@ -152,7 +158,11 @@ async def offer(client: Client, p: SweepProfile, rate: float) -> list[Outcome]:
 
 
 def step_result(
-    multiplier: float, rate: float, outcomes: list[Outcome], p: SweepProfile
+    multiplier: float,
+    rate: float,
+    outcomes: list[Outcome],
+    p: SweepProfile,
+    cpu: WindowCpu | None = None,
 ) -> StepResult:
     counted = [o for o in outcomes if o.at_s >= p.warmup_s]
     window = p.step_s - p.warmup_s
@@ -169,10 +179,11 @@ def step_result(
             errors[o.kind] += 1
         elif not 200 <= o.status < 300:
             errors["other"] += 1
+    served_rps = len(finished) / window
     return StepResult(
         multiplier=multiplier,
         offered_rps=round(rate, 1),
-        served_rps=round(len(finished) / window, 1),
+        served_rps=round(served_rps, 1),
         goodput_rps=round(sum(1 for o in finished if o.ms <= p.objective_ms) / window, 1),
         p50_ms=percentile(served, 50),
         p95_ms=percentile(served, 95),
@@ -180,19 +191,55 @@ def step_result(
         errors=errors,
         shed=len(shed),
         shed_p99_ms=percentile(shed, 99),
+        cpu=cpu,
+        # All the guest's CPU over what it served: sheds, logging and the kernel included.
+        guest_cpu_ms_per_served=(
+            round(cpu.guest_busy_cores * 1000 / served_rps, 1)
+            if cpu is not None and served_rps
+            else math.nan
+        ),
     )
 
 
+async def metered_window(
+    read: Callable[[], CpuReading], started: float, p: SweepProfile
+) -> WindowCpu:
+    """The CPU of a step's counted window: readings at its start and its end, taken in a
+    thread so that arrivals keep their times."""
+    loop = asyncio.get_running_loop()
+
+    async def at(t_s: float) -> CpuReading:
+        await asyncio.sleep(max(0.0, started + t_s - time.monotonic()))
+        return await loop.run_in_executor(None, read)
+
+    before = await at(p.warmup_s)
+    return window_cpu(before, await at(p.step_s))
+
+
 async def sweep(
-    host: str, port: int, p: SweepProfile, capacity: float, headers: str
+    host: str,
+    port: int,
+    p: SweepProfile,
+    capacity: float,
+    headers: str,
+    read_cpu: Callable[[], CpuReading] | None = None,
 ) -> list[StepResult]:
     steps = []
     for multiplier in p.multipliers:
         client = Client(host, port, headers, p.request_timeout_s)
         rate = capacity * multiplier
+        metered = (
+            asyncio.create_task(metered_window(read_cpu, time.monotonic(), p))
+            if read_cpu is not None
+            else None
+        )
         try:
-            steps.append(step_result(multiplier, rate, await offer(client, p, rate), p))
+            outcomes = await offer(client, p, rate)
+            cpu = await metered if metered is not None else None
+            steps.append(step_result(multiplier, rate, outcomes, p, cpu))
         finally:
+            if metered is not None and not metered.done():
+                metered.cancel()
             await client.close()
     return steps
 
@@ -215,14 +262,21 @@ def capacity_of(host: str, port: int, p: SweepProfile, headers: str) -> float:
 
 
 def run_sweep(
-    p: SweepProfile, host: str, port: int, mode: str, capacity: float, headers: str = ""
+    p: SweepProfile,
+    host: str,
+    port: int,
+    mode: str,
+    capacity: float,
+    headers: str = "",
+    read_cpu: Callable[[], CpuReading] | None = None,
 ) -> ProfileResult:
-    """The sweep against one box, at steps of `capacity` (the same for stock and tuned)."""
+    """The sweep against one box, at steps of `capacity` (the same for stock and tuned), each
+    step's CPU metered by `read_cpu` when given."""
     _raise_file_limit()
     cpu_before, wall_before = time.process_time(), time.monotonic()
     loop = asyncio.new_event_loop()
     try:
-        steps = loop.run_until_complete(sweep(host, port, p, capacity, headers))
+        steps = loop.run_until_complete(sweep(host, port, p, capacity, headers, read_cpu))
     finally:
         loop.close()
     wall = time.monotonic() - wall_before

@@ -112,6 +112,9 @@ class Vm:
         )
         return [
             "qemu-system-x86_64",
+            # Threads named by their job ("CPU 0/TCG", ...): the benchmark reads the vCPUs' CPU.
+            "-name",
+            f"{self.name},debug-threads=on",
             *accel_args(self.accel),
             "-m",
             str(self.memory_mb),

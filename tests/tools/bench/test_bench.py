@@ -23,6 +23,7 @@ from components.tools.bench.bench import (
     result_line,
     served_capacity,
     sized_for_load,
+    sweep_step_lines,
     told_the_measured_capacity,
 )
 from components.tools.bench.plot import plot
@@ -257,3 +258,31 @@ def test_the_jobs_systemd_started_during_a_profile_are_named_with_their_times() 
         GuestJob("logrotate.service", 109.0, None),
     ]
     assert guest_jobs("", since_us=0) == []
+
+
+def test_a_metered_sweep_step_says_where_the_cpu_went() -> None:
+    step = {
+        "multiplier": 2.0,
+        "offered_rps": 149.6,
+        "served_rps": 43.5,
+        "goodput_rps": 12.7,
+        "p99_ms": 860.2,
+        "shed": 3183,
+        "cpu": {
+            "guest_busy_cores": 1.96,
+            "vcpu_thread_cores": 1.52,
+            "qemu_other_cores": 0.31,
+            "generator_cores": 0.12,
+            "host_busy_cores": 1.99,
+        },
+        "guest_cpu_ms_per_served": 45.1,
+    }
+    result = ProfileResult(
+        "sweep", "tuned", 1, {}, 1.0, 1.0, 1.0, 0, 1.0, False, 1.0, Series(), {"steps": [step]}
+    )
+    (line,) = sweep_step_lines(result)
+    assert line.startswith("2x: offered 149.6, served 43.5, goodput 12.7 req/s, p99 860 ms")
+    assert "guest 1.96 cores (45.1 ms a served request)" in line
+    assert "vCPU threads 1.52, QEMU's other threads 0.31, generator 0.12, all 1.99" in line
+    unmetered = replace(result, extra={"steps": [{**step, "cpu": None}]})
+    assert sweep_step_lines(unmetered) == [line.split(";")[0]]

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 
+from components.tools.bench.cpu import USER_HZ, CpuReading, QemuTicks
 from components.tools.bench.profiles import SweepProfile
 from components.tools.bench.sweep import capacity_of, run_sweep
 from tests.tools.bench.loopback_server import serve_on_loopback
@@ -112,3 +114,34 @@ def test_a_refused_token_is_an_error_not_a_served_request(shedding_box: int) -> 
     (below,) = result.extra["steps"]
     assert below["served_rps"] == 0 and below["errors"]["other"] > 0
     assert math.isnan(below["p50_ms"])
+
+
+def test_a_metered_step_reads_the_cpu_at_its_counted_windows_ends(shedding_box: int) -> None:
+    """A stand-in meter whose guest is 1.5 cores busy: each step gets the CPU of its counted
+    window (read at warmup_s and at step_s) and the guest's CPU per served request."""
+    readings: list[float] = []
+
+    def read() -> CpuReading:
+        now = time.monotonic()
+        readings.append(now)
+        ticks = round(now * USER_HZ)
+        return CpuReading(now, round(now * USER_HZ * 1.5), QemuTicks(ticks * 2, ticks), 0, 0.0)
+
+    result = run_sweep(PROFILE, "127.0.0.1", shedding_box, "tuned", CAPACITY, TOKEN, read)
+    assert len(readings) == 2 * len(PROFILE.multipliers)
+    for step in result.extra["steps"]:
+        cpu = step["cpu"]
+        assert cpu["seconds"] == pytest.approx(PROFILE.step_s - PROFILE.warmup_s, abs=0.2)
+        assert cpu["guest_busy_cores"] == pytest.approx(1.5, abs=0.05)
+        assert cpu["vcpu_thread_cores"] == pytest.approx(1.0, abs=0.05)
+        assert step["guest_cpu_ms_per_served"] == pytest.approx(
+            cpu["guest_busy_cores"] * 1000 / step["served_rps"], rel=0.05
+        )
+
+
+def test_an_unmetered_step_has_no_cpu_figures(shedding_box: int) -> None:
+    below_only = replace(PROFILE, multipliers=(0.5,))
+    (below,) = run_sweep(below_only, "127.0.0.1", shedding_box, "tuned", CAPACITY, TOKEN).extra[
+        "steps"
+    ]
+    assert below["cpu"] is None and math.isnan(below["guest_cpu_ms_per_served"])

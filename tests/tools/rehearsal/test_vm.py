@@ -35,6 +35,8 @@ def test_command_line_stands_in_for_the_linode(tmp_path: Path) -> None:
     assert "vendor=Linode,product=Volume,device_id=tunedstack-staging-data" in command
     assert "hostfwd=tcp:127.0.0.1:18080-:80,hostfwd=tcp:127.0.0.1:2222-:22" in command
     assert "-daemonize" not in command
+    # Threads named by their job: the benchmark reads its vCPU threads' CPU by these names.
+    assert "debug-threads=on" in command
 
 
 def test_a_load_link_adds_a_second_nic_on_its_tap(tmp_path: Path) -> None:
