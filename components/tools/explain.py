@@ -9,7 +9,7 @@ from typing import Any
 from components.model.settings import Settings
 from components.model.sizing import Sizing
 from components.model.sizing.gunicorn import RESTART_COST_REQUESTS, restart_overhead
-from components.model.sizing.haproxy import PEAK_HEADROOM
+from components.model.sizing.haproxy import CHEAPER_REQUESTS_QUEUED, PEAK_HEADROOM
 from components.model.sizing.postgres import WORK_MEM_CAP_KB, format_kb
 
 
@@ -61,9 +61,10 @@ def key_tunables(sz: Sizing) -> list[Explained]:
         ),
         Explained(
             "haproxy.queue limit",
-            str(h.maxqueue),
-            f"capacity ~{sz.capacity_rps} req/s x queueWaitMs {h.queue_wait_ms} ms: "
-            "more waiting get a 503 at once "
+            f"{h.maxqueue}-{h.maxqueue_ceiling}",
+            f"capacity ~{sz.capacity_rps} req/s x queueWaitMs {h.queue_wait_ms} ms, or what the "
+            f"app was measured to drain in that time when more (up to x"
+            f"{CHEAPER_REQUESTS_QUEUED}): more waiting get a 503 at once "
             f"(Retry-After {h.retry_after_s}s), so served requests stay fast under overload",
         ),
         Explained(

@@ -1,15 +1,17 @@
 """Overload on the rendered haproxy.cfg, run by the real HAProxy on loopback: with every worker
 busy and the queue at its sized length, a new request is answered at once with 503 and
 Retry-After, while the queued ones are still served once workers free up; the served are
-logged, the shed only counted."""
+logged, the shed only counted. A server measured to drain faster than declared queues more."""
 
 from __future__ import annotations
 
 import csv
+import http.client
 import io
 import shutil
 import socket
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -100,7 +102,7 @@ def overloaded(staging: tuple[Sizing, str]) -> Iterator[Overloaded]:
         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as syslog,
     ):
         syslog.bind(("127.0.0.1", 0))
-        app = daemons.HeldApp(tmp / "app.sock", holds=lambda path: path != "/healthz")
+        app = daemons.HeldApp(tmp / "app.sock", holds=lambda path: path == "/work")
         (tmp / "app.sock").chmod(0o777)  # HAProxy runs as its own user
         threading.Thread(target=app.serve_forever, daemon=True).start()
         http_port, stats_port = daemons.free_port(), daemons.free_port()
@@ -152,3 +154,65 @@ def test_a_full_queue_sheds_new_requests_at_once_and_serves_the_queued(
     requests = [line for line in overloaded.logged() if '"GET /work HTTP/1.1"' in line]
     assert len(requests) == len(busy) + len(waiting)
     assert not any(f" {h.shed_status} " in line for line in requests)
+
+
+def _server_rate(stats_port: int) -> int:
+    """Sessions per second HAProxy opened to gunicorn over the last second: its drain rate."""
+    (row,) = (r for r in _stats(stats_port) if r["pxname"] == "app" and r["svname"] == "gunicorn")
+    return int(row["rate"] or 0)
+
+
+def _cheap_requests_for(seconds: float, port: int, clients: int = 4) -> None:
+    """Back-to-back requests the app answers at once, from keep-alive clients."""
+    until = time.monotonic() + seconds
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while time.monotonic() < until:
+            conn.request("GET", "/cheap")
+            conn.getresponse().read()
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def _answered(conn: socket.socket) -> bool:
+    conn.setblocking(False)
+    try:
+        return bool(conn.recv(1, socket.MSG_PEEK))
+    except BlockingIOError:
+        return False
+    finally:
+        conn.setblocking(True)
+
+
+def test_a_server_measured_to_drain_faster_than_declared_queues_more(
+    overloaded: Overloaded,
+) -> None:
+    """Requests cheaper than the declared response time: the app drains more than the sized
+    count in queueWaitMs, so that many wait for a worker instead of being shed."""
+    sz, port, stats, app = overloaded.sz, overloaded.port, overloaded.stats, overloaded.app
+    h = sz.haproxy
+    waiting_n = h.maxqueue + 5  # more than the sized count: shed at once on a declared-rate box
+    _cheap_requests_for(1.5, port)
+    rate = _server_rate(stats)
+    # The precondition, not the finding: this loopback app drains well past the count (even
+    # as the last second's rate decays while the requests below go in).
+    assert rate * h.queue_wait_ms / 1000 >= 2 * waiting_n, f"{rate} req/s on loopback"
+    busy = [_send(port) for _ in range(h.server_maxconn)]
+    waiting = [_send(port) for _ in range(waiting_n)]
+    try:
+        daemons.wait_for(lambda: app.held == h.server_maxconn, "every worker busy")
+        daemons.wait_for(lambda: _queued(stats) == waiting_n, "every one of them queued")
+        assert not any(_answered(conn) for conn in waiting)
+        app.release.set()
+        for conn in busy + waiting:
+            assert _response(conn)[0] == 200
+    finally:
+        for conn in busy + waiting:
+            conn.close()
+    assert _frontend_5xx(stats) == 0

@@ -32,6 +32,7 @@ from components.model.sizing.haproxy import (
     haproxy_memory_mb,
     maxconn_for_peak,
     maxqueue,
+    maxqueue_ceiling,
     size_haproxy,
 )
 from components.model.sizing.kernel import (
@@ -271,7 +272,8 @@ def _most_requests_held(settings: Settings, cpu: CpuSplit) -> int:
         workers = cpu_bound_workers(cpu.vcpus)
     concurrency = workers * g.threads
     capacity = capacity_rps(concurrency, settings.workload.typical_response_ms)
-    return concurrency + maxqueue(capacity, settings.services.haproxy.queue_wait_ms, concurrency)
+    floor = maxqueue(capacity, settings.services.haproxy.queue_wait_ms, concurrency)
+    return concurrency + maxqueue_ceiling(floor)
 
 
 def capacity_rps(concurrency: int, typical_response_ms: int) -> int:

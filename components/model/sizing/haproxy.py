@@ -36,6 +36,11 @@ KEEPALIVE_TIMEOUT_S = 60
 # HAProxy caps the effective keep-alive timeout at `timeout client` (haproxy/haproxy#2334).
 CLIENT_TIMEOUT_S = KEEPALIVE_TIMEOUT_S
 CHECK_INTERVAL_S = 2
+# The queue limit follows the measured drain rate when requests are cheaper than the declared
+# `typicalResponseMs` (a cheap path drains many more in queueWaitMs), up to this many times the
+# declared count: requests down to an eighth of the declared cost wait rather than being shed.
+# A flood of cheaper ones is shed at that count, which bounds the memory queued requests hold.
+CHEAPER_REQUESTS_QUEUED = 8
 # A shed request is told to come back after this: about one queue's worth of work later.
 RETRY_AFTER_S = 1
 SHED_STATUS = 503  # Service Unavailable: what RFC 9110 pairs with Retry-After
@@ -55,8 +60,11 @@ class HaproxyTunables:
     timeout_client_s: int
     timeout_server_s: int
     timeout_queue_s: int
-    # Requests waiting for a worker beyond which new ones are shed (503 at once).
+    # Requests waiting for a worker beyond which new ones are shed (503 at once): at least
+    # `maxqueue`, more while the server drains more than that in `queue_wait_ms`, never more
+    # than `maxqueue_ceiling`.
     maxqueue: int
+    maxqueue_ceiling: int
     queue_wait_ms: int
     retry_after_s: int
     shed_status: int
@@ -68,7 +76,7 @@ class HaproxyTunables:
 
     @property
     def memory_mb(self) -> int:
-        return haproxy_memory_mb(self.maxconn, self.server_maxconn + self.maxqueue)
+        return haproxy_memory_mb(self.maxconn, self.server_maxconn + self.maxqueue_ceiling)
 
 
 def maxconn_for_peak(peak_connections: int) -> int:
@@ -94,6 +102,11 @@ def maxqueue(capacity_rps: int, queue_wait_ms: int, app_concurrency: int) -> int
     return max(app_concurrency, math.ceil(capacity_rps * queue_wait_ms / 1000))
 
 
+def maxqueue_ceiling(floor: int) -> int:
+    """The most requests HAProxy queues, however fast the server is measured to drain them."""
+    return floor * CHEAPER_REQUESTS_QUEUED
+
+
 def size_haproxy(
     maxconn: int,
     app_concurrency: int,
@@ -104,6 +117,7 @@ def size_haproxy(
     queue_wait_ms: int,
 ) -> HaproxyTunables:
     timeout_server_s = app_timeout_s + 5
+    floor = maxqueue(capacity_rps, queue_wait_ms, app_concurrency)
     return HaproxyTunables(
         maxconn=maxconn,
         backlog=min(maxconn, MAX_BACKLOG),
@@ -119,7 +133,8 @@ def size_haproxy(
         # Bounded by time (a slow app) and by length (more requests than the app drains in
         # queue_wait_ms): past the length, waiting would only make every served request slow.
         timeout_queue_s=queue_timeout_s,
-        maxqueue=maxqueue(capacity_rps, queue_wait_ms, app_concurrency),
+        maxqueue=floor,
+        maxqueue_ceiling=maxqueue_ceiling(floor),
         queue_wait_ms=queue_wait_ms,
         retry_after_s=RETRY_AFTER_S,
         shed_status=SHED_STATUS,

@@ -63,3 +63,16 @@ def test_the_queue_holds_what_the_app_drains_in_the_wait() -> None:
 def test_the_queue_holds_at_least_one_request_per_worker() -> None:
     # A Nanode's single sync worker at 2 s a request would otherwise shed its second request.
     assert hp.maxqueue(capacity_rps=0, queue_wait_ms=250, app_concurrency=3) == 3
+
+
+def test_cheaper_requests_than_declared_queue_more_up_to_a_ceiling_that_memory_is_booked_for() -> (
+    None
+):
+    """The rendered limit rises with the server's measured drain rate (see
+    test_haproxy_shedding), never past the ceiling; HAProxy's memory is booked for the
+    ceiling's requests, not the declared count's."""
+    h = size_haproxy(5120, 5, 2, 30, 10, 100, 250)
+    assert h.maxqueue == 25
+    assert h.maxqueue_ceiling == 25 * hp.CHEAPER_REQUESTS_QUEUED == 200
+    assert h.memory_mb == haproxy_memory_mb(5120, 5 + 200)
+    assert h.memory_mb > haproxy_memory_mb(5120, 5 + 25)
