@@ -304,8 +304,8 @@ class HaproxyOverrides(_Model):
         le=60_000,
         description="Longest a request should wait for a worker: HAProxy queues what the app "
         "drains in this time (at the estimated capacity, or at the rate it is measured to drain "
-        "when faster, up to 8x) and answers any more at once with a 503 and `Retry-After`, so "
-        "the requests it does serve stay fast under overload.",
+        "when faster, up to a ceiling `explain` shows) and answers any more at once with a 503 "
+        "and `Retry-After`, so the requests it does serve stay fast under overload.",
     )
 
 
