@@ -25,7 +25,7 @@ from typing import Any
 from components.model.settings import MAX_TYPICAL_RESPONSE_MS, Settings, load_stack_file
 from components.model.sizing import size
 from components.tools.bench.c10k import run_c10k
-from components.tools.bench.cpu import CpuMeter
+from components.tools.bench.cpu import CpuMeter, CpuReading
 from components.tools.bench.plot import plot
 from components.tools.bench.profiles import (
     C10kProfile,
@@ -179,7 +179,9 @@ class BenchRun:
                             )
                         )
                     )
-                    lines.extend(f"        {line}" for line in sweep_step_lines(r))
+                    lines.extend(
+                        f"        {line}" for line in (*sweep_step_lines(r), *hold_line(r))
+                    )
                     jobs = r.extra.get("guest_jobs") or []
                     if jobs:
                         lines.append(
@@ -206,15 +208,31 @@ def sweep_step_lines(result: ProfileResult) -> list[str]:
         )
         cpu = step.get("cpu")
         if cpu:
-            line += (
-                f"; guest {cpu['guest_busy_cores']:.2f} cores "
-                f"({step['guest_cpu_ms_per_served']:.1f} ms a served request), host: vCPU "
-                f"threads {cpu['vcpu_thread_cores']:.2f}, QEMU's other threads "
-                f"{cpu['qemu_other_cores']:.2f}, generator {cpu['generator_cores']:.2f}, "
-                f"all {cpu['host_busy_cores']:.2f}"
-            )
+            line += "; " + cpu_text(cpu, step["guest_cpu_ms_per_served"])
         lines.append(line)
     return lines
+
+
+def hold_line(result: ProfileResult) -> list[str]:
+    """C10K's hold in one line, with where the CPU went when the box was metered."""
+    hold = result.extra.get("hold")
+    if not hold:
+        return []
+    return [
+        f"hold from {hold['started_s']:.0f} s: offered {hold['offered_rps']:.1f}, served "
+        f"{hold['served_rps']:.1f}, shed {hold['shed_rps']:.1f} req/s; "
+        + cpu_text(hold["cpu"], result.extra["hold_guest_cpu_ms_per_served"])
+    ]
+
+
+def cpu_text(cpu: dict[str, float], guest_ms_per_served: float) -> str:
+    """A metered window's CPU (cpu.WindowCpu as stored), in cores."""
+    return (
+        f"guest {cpu['guest_busy_cores']:.2f} cores ({guest_ms_per_served:.1f} ms a served "
+        f"request), host: vCPU threads {cpu['vcpu_thread_cores']:.2f}, QEMU's other threads "
+        f"{cpu['qemu_other_cores']:.2f}, generator {cpu['generator_cores']:.2f}, "
+        f"all {cpu['host_busy_cores']:.2f}"
+    )
 
 
 def result_line(result: ProfileResult) -> str:
@@ -354,7 +372,7 @@ def measure(
                     f"{c10k.connections} connections, {c10k.hold_s:.0f} s hold",
                     c10k.duration_s,
                     vm,
-                    partial(run_c10k, c10k, target, 80, mode),
+                    partial(metered, vm, mode, partial(run_c10k, c10k, target, 80, mode, 0)),
                     results,
                 )
             if sweep is not None and capacity is not None:
@@ -365,7 +383,12 @@ def measure(
                     f"{sweep.multipliers[0]:g}x to {sweep.multipliers[-1]:g}x {capacity:.0f} req/s",
                     sweep.duration_s,
                     vm,
-                    partial(metered_sweep, vm, sweep, target, mode, capacity, headers),
+                    partial(
+                        metered,
+                        vm,
+                        mode,
+                        partial(run_sweep, sweep, target, 80, mode, capacity, headers),
+                    ),
                     results,
                 )
             if restarts is not None:
@@ -387,14 +410,15 @@ def measure(
     return results, vms
 
 
-def metered_sweep(
-    vm: Vm, sweep: SweepProfile, target: str, mode: str, capacity: float, headers: str
+def metered(
+    vm: Vm, mode: str, load: Callable[[Callable[[], CpuReading]], ProfileResult]
 ) -> ProfileResult:
-    """The sweep, each step's CPU read on the guest and, for its QEMU process, on the host."""
+    """A profile run whose windows (a sweep's steps, C10K's hold) read the CPU on the guest and,
+    for its QEMU process, on the host."""
     if vm.process is None:
         raise RuntimeError(f"the {mode} box's QEMU process is not running")
     with CpuMeter(vm.ssh_base(), vm.process.pid) as meter:
-        return run_sweep(sweep, target, 80, mode, capacity, headers, meter.read)
+        return load(meter.read)
 
 
 MIN_CAPACITY_RPS = 1.0

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import resource
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 
+from components.tools.bench.cpu import CpuReading, WindowCpu, window_cpu
 from components.tools.bench.profiles import C10kProfile
 from components.tools.bench.results import FAILURE_KINDS, ProfileResult, Series, percentile
 
@@ -124,19 +127,75 @@ async def sample(tally: Tally, until: float) -> None:
         await asyncio.sleep(1)
 
 
-async def run(host: str, port: int, p: C10kProfile) -> Tally:
+@dataclass(frozen=True)
+class HoldCpu:
+    """Where the CPU went during the hold, beside what the box answered in the same window: a
+    box whose guest is busy on every vCPU serves its capacity, and sheds what is offered above
+    it."""
+
+    started_s: float  # by the tally's clock
+    cpu: WindowCpu
+    offered_rps: float  # the held connections' rate: connections / request interval
+    served_rps: float
+    shed_rps: float  # answered 5xx
+
+    @property
+    def guest_cpu_ms_per_served(self) -> float:
+        if not self.served_rps:
+            return math.nan
+        return round(self.cpu.guest_busy_cores * 1000 / self.served_rps, 1)
+
+
+async def meter_hold(
+    read: Callable[[], CpuReading], tally: Tally, ramp_s: float, until_s: float
+) -> tuple[CpuReading, CpuReading]:
+    """Readings at the hold's start and end, taken in a thread so the clients keep their times."""
+    loop = asyncio.get_running_loop()
+
+    async def at(t_s: float) -> CpuReading:
+        await asyncio.sleep(max(0.0, t_s - tally.now()))
+        return await loop.run_in_executor(None, read)
+
+    before = await at(ramp_s)
+    return before, await at(until_s)
+
+
+def hold_cpu(tally: Tally, p: C10kProfile, before: CpuReading, after: CpuReading) -> HoldCpu:
+    start, end = before.at_s - tally.started, after.at_s - tally.started
+    seconds = end - start
+    served = sum(1 for t, _ in tally.latencies if start <= t < end)
+    shed = sum(1 for t, kind in tally.errors if start <= t < end and kind == "http_5xx")
+    return HoldCpu(
+        started_s=round(start, 1),
+        cpu=window_cpu(before, after),
+        offered_rps=round(p.connections / p.request_interval_s, 1),
+        served_rps=round(served / seconds, 1),
+        shed_rps=round(shed / seconds, 1),
+    )
+
+
+async def run(
+    host: str, port: int, p: C10kProfile, read_cpu: Callable[[], CpuReading] | None = None
+) -> tuple[Tally, HoldCpu | None]:
     tally = Tally()
     ramp = p.connections / p.open_per_s
     until = ramp + p.hold_s
-    tasks = [
-        asyncio.create_task(probe(host, port, p, tally, until)),
-        asyncio.create_task(sample(tally, until)),
-    ]
-    for _ in range(p.connections):
-        tasks.append(asyncio.create_task(hold_one(host, port, p, tally, until)))
-        await asyncio.sleep(1 / p.open_per_s)
-    await asyncio.gather(*tasks)
-    return tally
+    metered = asyncio.create_task(meter_hold(read_cpu, tally, ramp, until)) if read_cpu else None
+    try:
+        tasks = [
+            asyncio.create_task(probe(host, port, p, tally, until)),
+            asyncio.create_task(sample(tally, until)),
+        ]
+        for _ in range(p.connections):
+            tasks.append(asyncio.create_task(hold_one(host, port, p, tally, until)))
+            await asyncio.sleep(1 / p.open_per_s)
+        await asyncio.gather(*tasks)
+        if metered is None:
+            return tally, None
+        return tally, hold_cpu(tally, p, *await metered)
+    finally:
+        if metered is not None and not metered.done():
+            metered.cancel()
 
 
 def series_of(tally: Tally, bucket_s: int = 5) -> Series:
@@ -157,8 +216,14 @@ def series_of(tally: Tally, bucket_s: int = 5) -> Series:
 
 
 def run_c10k(
-    profile: C10kProfile, host: str, port: int, mode: str, peak_connections: int = 0
+    profile: C10kProfile,
+    host: str,
+    port: int,
+    mode: str,
+    peak_connections: int = 0,
+    read_cpu: Callable[[], CpuReading] | None = None,
 ) -> ProfileResult:
+    """The profile against host:port; the hold's CPU metered by `read_cpu` when given."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = profile.connections + 256
     if soft < needed:
@@ -167,7 +232,7 @@ def run_c10k(
     # A private loop: asyncio.run() would leave this thread without a current event loop.
     loop = asyncio.new_event_loop()
     try:
-        tally = loop.run_until_complete(run(host, port, profile))
+        tally, held_cpu = loop.run_until_complete(run(host, port, profile, read_cpu))
     finally:
         loop.close()
     wall = time.monotonic() - wall_before
@@ -202,5 +267,13 @@ def run_c10k(
             "probe_p50_ms": percentile(tally.probe_ms, 50),
             "probe_p99_ms": percentile(tally.probe_ms, 99),
             "request_interval_s": profile.request_interval_s,
+            **(
+                {
+                    "hold": asdict(held_cpu),
+                    "hold_guest_cpu_ms_per_served": held_cpu.guest_cpu_ms_per_served,
+                }
+                if held_cpu is not None
+                else {}
+            ),
         },
     )

@@ -20,6 +20,7 @@ from components.tools.bench.bench import (
     bench,
     bench_steps,
     guest_jobs,
+    hold_line,
     result_line,
     served_capacity,
     sized_for_load,
@@ -111,6 +112,13 @@ def test_tuned_box_fails_nothing_at_smoke_size(smoke: Path) -> None:
     assert c10k["failed"] == 0, c10k["failures"]
     assert c10k["extra"]["all_held"] is True
     assert c10k["extra"]["probe_requests"] > 0
+    # The hold is metered on this real QEMU: its vCPU threads found by name and the guest's
+    # /proc/stat read over SSH, on both boxes.
+    for mode in MODES:
+        hold = data["profiles"]["c10k"][mode]["extra"]["hold"]
+        assert hold["cpu"]["seconds"] > 0
+        assert hold["cpu"]["guest_busy_cores"] > 0 and hold["cpu"]["vcpu_thread_cores"] > 0
+        assert hold["served_rps"] > 0
     # Whatever the guest ran meanwhile is on record (a list, empty on a quiet guest).
     assert isinstance(c10k["extra"]["guest_jobs"], list)
 
@@ -286,3 +294,31 @@ def test_a_metered_sweep_step_says_where_the_cpu_went() -> None:
     assert "vCPU threads 1.52, QEMU's other threads 0.31, generator 0.12, all 1.99" in line
     unmetered = replace(result, extra={"steps": [{**step, "cpu": None}]})
     assert sweep_step_lines(unmetered) == [line.split(";")[0]]
+
+
+def test_a_metered_c10k_hold_says_where_the_cpu_went() -> None:
+    extra = {
+        "hold": {
+            "started_s": 100.0,
+            "cpu": {
+                "seconds": 120.0,
+                "guest_busy_cores": 1.98,
+                "vcpu_thread_cores": 1.8,
+                "qemu_other_cores": 0.1,
+                "generator_cores": 0.08,
+                "host_busy_cores": 1.99,
+            },
+            "offered_rps": 181.8,
+            "served_rps": 92.5,
+            "shed_rps": 88.1,
+        },
+        "hold_guest_cpu_ms_per_served": 21.4,
+    }
+    result = ProfileResult(
+        "c10k", "tuned", 1, {}, 1.0, 1.0, 1.0, 0, 1.0, False, 1.0, Series(), extra
+    )
+    (line,) = hold_line(result)
+    assert line.startswith("hold from 100 s: offered 181.8, served 92.5, shed 88.1 req/s; ")
+    assert "guest 1.98 cores (21.4 ms a served request)" in line
+    assert "vCPU threads 1.80, QEMU's other threads 0.10, generator 0.08, all 1.99" in line
+    assert hold_line(replace(result, extra={})) == []

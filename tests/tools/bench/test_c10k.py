@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from components.tools.bench.c10k import run_c10k
+from components.tools.bench.cpu import USER_HZ, CpuReading, QemuTicks
 from components.tools.bench.profiles import C10kProfile
 from tests.tools.bench.loopback_server import serve_on_loopback
 
@@ -85,3 +88,52 @@ def test_a_new_connection_asks_at_once_so_a_slow_loris_guard_keeps_it(strict_por
     result = run_c10k(profile, "127.0.0.1", strict_port, "tuned")
     assert result.failed == 0 and result.extra["all_held"] is True
     assert result.extra["all_open_at_s"] is not None
+
+
+def test_a_metered_run_reads_the_cpu_at_the_holds_ends_and_counts_its_answers(
+    server_port: int,
+) -> None:
+    """A stand-in meter whose guest is 1.5 cores busy: read once when the opening ramp ends and
+    once at the end; what the box served and shed in between, per second, beside it."""
+    readings: list[float] = []
+
+    def read() -> CpuReading:
+        now = time.monotonic()
+        readings.append(now)
+        ticks = round(now * USER_HZ)
+        return CpuReading(now, round(now * USER_HZ * 1.5), QemuTicks(ticks * 2, ticks), 0, 0.0)
+
+    profile = C10kProfile(
+        connections=40, open_per_s=40.0, request_interval_s=0.5, hold_s=3.0, probe_path="/"
+    )
+    result = run_c10k(profile, "127.0.0.1", server_port, "tuned", read_cpu=read)
+    assert len(readings) == 2
+    hold = result.extra["hold"]
+    assert hold["started_s"] == pytest.approx(1.0, abs=0.3)  # 40 connections at 40/s
+    assert hold["cpu"]["seconds"] == pytest.approx(profile.hold_s, abs=0.3)
+    assert hold["cpu"]["guest_busy_cores"] == pytest.approx(1.5, abs=0.05)
+    assert hold["cpu"]["vcpu_thread_cores"] == pytest.approx(1.0, abs=0.05)
+    assert hold["offered_rps"] == 80.0
+    assert hold["served_rps"] == pytest.approx(80.0, rel=0.2) and hold["shed_rps"] == 0
+    assert result.extra["hold_guest_cpu_ms_per_served"] == pytest.approx(
+        1500 / hold["served_rps"], rel=0.05
+    )
+    shedding = run_c10k(
+        C10kProfile(
+            connections=20,
+            open_per_s=40.0,
+            request_interval_s=0.5,
+            hold_s=2.0,
+            path="/fail",
+            probe_path="/",
+        ),
+        "127.0.0.1",
+        server_port,
+        "tuned",
+        read_cpu=read,
+    )
+    assert shedding.extra["hold"]["served_rps"] == 0
+    assert shedding.extra["hold"]["shed_rps"] == pytest.approx(40.0, rel=0.2)
+    assert math.isnan(shedding.extra["hold_guest_cpu_ms_per_served"])
+    unmetered = run_c10k(profile, "127.0.0.1", server_port, "tuned")
+    assert "hold" not in unmetered.extra
