@@ -12,9 +12,11 @@ class SeedProfile:
     The think time sets the offered load, and with it how many requests are in flight at the
     peak (the seed saw about 300): in flight ~= request rate x response time, and the rate is
     clients / think time. 90 s offers 4000 / 90 ~= 44 requests/s at the peak, about half of
-    what the emulated (TCG) 2-vCPU guest serves (~100 /hits per s), so the run measures
-    connection handling rather than a CPU-starved guest. On real cores or KVM the box serves
-    ten times more, and `--think-time` brings the seed's 300 in flight back.
+    what the emulated (TCG) 2-vCPU guest served on `/hits` on most hosts measured (74-93 req/s),
+    so the run measures connection handling rather than a CPU-starved guest; on a slower host
+    (about 43 req/s once) it runs at capacity instead, and `--think-time` must be raised to
+    keep it at half. On real cores or KVM the box serves ten times more, and `--think-time`
+    brings the seed's 300 in flight back.
     """
 
     testers: int = 4
@@ -49,8 +51,9 @@ class C10kProfile:
 
     The pause between a response and the next request has to stay under the tuned HAProxy's
     60 s idle keep-alive, or the box closes idle connections by design. 55 s offers
-    10,000 / 55 ~= 180 requests/s on `/`, under the ~225/s the tuned box served in the
-    emulated (TCG) guest with 10,000 connections held; opening at 100/s (each new connection
+    10,000 / 55 ~= 180 requests/s on `/`: under the ~225/s the tuned box served in the
+    emulated (TCG) guest on one host with 10,000 connections held, over the ~95/s it served
+    on a slower one (the hold's metering tells which); opening at 100/s (each new connection
     asks at once) keeps the ramp near that too. On real cores or KVM,
     `--request-interval 5` is the issue's "request every few seconds" at ten times the rate.
     """
