@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from components.tools.bench.c10k import run_c10k
-from components.tools.bench.cpu import USER_HZ, CpuReading, QemuTicks
 from components.tools.bench.profiles import C10kProfile
 from tests.tools.bench.loopback_server import serve_on_loopback
+from tests.tools.bench.stand_in_meter import StandInMeter
 
 
 async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -95,19 +94,12 @@ def test_a_metered_run_reads_the_cpu_at_the_holds_ends_and_counts_its_answers(
 ) -> None:
     """A stand-in meter whose guest is 1.5 cores busy: read once when the opening ramp ends and
     once at the end; what the box served and shed in between, per second, beside it."""
-    readings: list[float] = []
-
-    def read() -> CpuReading:
-        now = time.monotonic()
-        readings.append(now)
-        ticks = round(now * USER_HZ)
-        return CpuReading(now, round(now * USER_HZ * 1.5), QemuTicks(ticks * 2, ticks), 0, 0.0)
-
+    meter = StandInMeter()
     profile = C10kProfile(
         connections=40, open_per_s=40.0, request_interval_s=0.5, hold_s=3.0, probe_path="/"
     )
-    result = run_c10k(profile, "127.0.0.1", server_port, "tuned", read_cpu=read)
-    assert len(readings) == 2
+    result = run_c10k(profile, "127.0.0.1", server_port, "tuned", read_cpu=meter.read)
+    assert len(meter.readings) == 2
     hold = result.extra["hold"]
     assert hold["started_s"] == pytest.approx(1.0, abs=0.3)  # 40 connections at 40/s
     assert hold["cpu"]["seconds"] == pytest.approx(profile.hold_s, abs=0.3)
@@ -130,7 +122,7 @@ def test_a_metered_run_reads_the_cpu_at_the_holds_ends_and_counts_its_answers(
         "127.0.0.1",
         server_port,
         "tuned",
-        read_cpu=read,
+        read_cpu=meter.read,
     )
     assert shedding.extra["hold"]["served_rps"] == 0
     assert shedding.extra["hold"]["shed_rps"] == pytest.approx(40.0, rel=0.2)

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 
-from components.tools.bench.cpu import USER_HZ, CpuReading, QemuTicks
 from components.tools.bench.profiles import SweepProfile
 from components.tools.bench.sweep import capacity_of, run_sweep
 from tests.tools.bench.loopback_server import serve_on_loopback
+from tests.tools.bench.stand_in_meter import StandInMeter
 
 WORKERS, SERVICE_S, QUEUE = 4, 0.05, 4
 TOKEN = "X-Token: t\r\n"
@@ -119,16 +118,9 @@ def test_a_refused_token_is_an_error_not_a_served_request(shedding_box: int) -> 
 def test_a_metered_step_reads_the_cpu_at_its_counted_windows_ends(shedding_box: int) -> None:
     """A stand-in meter whose guest is 1.5 cores busy: each step gets the CPU of its counted
     window (read at warmup_s and at step_s) and the guest's CPU per served request."""
-    readings: list[float] = []
-
-    def read() -> CpuReading:
-        now = time.monotonic()
-        readings.append(now)
-        ticks = round(now * USER_HZ)
-        return CpuReading(now, round(now * USER_HZ * 1.5), QemuTicks(ticks * 2, ticks), 0, 0.0)
-
-    result = run_sweep(PROFILE, "127.0.0.1", shedding_box, "tuned", CAPACITY, TOKEN, read)
-    assert len(readings) == 2 * len(PROFILE.multipliers)
+    meter = StandInMeter()
+    result = run_sweep(PROFILE, "127.0.0.1", shedding_box, "tuned", CAPACITY, TOKEN, meter.read)
+    assert len(meter.readings) == 2 * len(PROFILE.multipliers)
     for step in result.extra["steps"]:
         cpu = step["cpu"]
         assert cpu["seconds"] == pytest.approx(PROFILE.step_s - PROFILE.warmup_s, abs=0.2)
