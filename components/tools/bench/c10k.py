@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import random
 import resource
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from components.tools.bench.cpu import CpuReading, WindowCpu, window_cpu
+from components.tools.bench.cpu import CpuReading, WindowCpu, guest_ms_per, window_cpu
 from components.tools.bench.profiles import C10kProfile
 from components.tools.bench.results import FAILURE_KINDS, ProfileResult, Series, percentile
 
@@ -141,9 +140,7 @@ class HoldCpu:
 
     @property
     def guest_cpu_ms_per_served(self) -> float:
-        if not self.served_rps:
-            return math.nan
-        return round(self.cpu.guest_busy_cores * 1000 / self.served_rps, 1)
+        return guest_ms_per(self.cpu, self.served_rps)
 
 
 async def meter_hold(

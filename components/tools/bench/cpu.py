@@ -7,6 +7,7 @@ may be starved on the host rather than busier inside; these readings tell the tw
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import subprocess
 import time
@@ -101,6 +102,14 @@ def window_cpu(before: CpuReading, after: CpuReading) -> WindowCpu:
         generator_cores=round((after.generator_s - before.generator_s) / seconds, 2),
         host_busy_cores=cores(after.host_busy - before.host_busy),
     )
+
+
+def guest_ms_per(cpu: WindowCpu | None, served_rps: float) -> float:
+    """All the guest's CPU over what it served, in ms a request (sheds, logging and the kernel
+    included); NaN for an unmetered window or one that served nothing."""
+    if cpu is None or not served_rps:
+        return math.nan
+    return round(cpu.guest_busy_cores * 1000 / served_rps, 1)
 
 
 class CpuMeter:

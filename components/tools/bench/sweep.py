@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from components.tools.bench.c10k import _kind, closed
-from components.tools.bench.cpu import CpuReading, WindowCpu, window_cpu
+from components.tools.bench.cpu import CpuReading, WindowCpu, guest_ms_per, window_cpu
 from components.tools.bench.profiles import SweepProfile
 from components.tools.bench.results import FAILURE_KINDS, ProfileResult, Series, percentile
 
@@ -192,12 +192,7 @@ def step_result(
         shed=len(shed),
         shed_p99_ms=percentile(shed, 99),
         cpu=cpu,
-        # All the guest's CPU over what it served: sheds, logging and the kernel included.
-        guest_cpu_ms_per_served=(
-            round(cpu.guest_busy_cores * 1000 / served_rps, 1)
-            if cpu is not None and served_rps
-            else math.nan
-        ),
+        guest_cpu_ms_per_served=guest_ms_per(cpu, served_rps),
     )
 
 
