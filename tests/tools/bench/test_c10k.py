@@ -11,7 +11,7 @@ import pytest
 from components.tools.bench.c10k import run_c10k
 from components.tools.bench.profiles import C10kProfile
 from tests.tools.bench.loopback_server import serve_on_loopback
-from tests.tools.bench.stand_in_meter import StandInMeter
+from tests.tools.bench.stand_in_meter import GUEST_BUSY_CORES, VCPU_THREAD_CORES, StandInMeter
 
 
 async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -92,8 +92,8 @@ def test_a_new_connection_asks_at_once_so_a_slow_loris_guard_keeps_it(strict_por
 def test_a_metered_run_reads_the_cpu_at_the_holds_ends_and_counts_its_answers(
     server_port: int,
 ) -> None:
-    """A stand-in meter whose guest is 1.5 cores busy: read once when the opening ramp ends and
-    once at the end; what the box served and shed in between, per second, beside it."""
+    """A stand-in meter (its guest busy on GUEST_BUSY_CORES): read once when the opening ramp
+    ends and once at the end; what the box served and shed in between, per second, beside it."""
     meter = StandInMeter()
     profile = C10kProfile(
         connections=40, open_per_s=40.0, request_interval_s=0.5, hold_s=3.0, probe_path="/"
@@ -103,12 +103,12 @@ def test_a_metered_run_reads_the_cpu_at_the_holds_ends_and_counts_its_answers(
     hold = result.extra["hold"]
     assert hold["started_s"] == pytest.approx(1.0, abs=0.3)  # 40 connections at 40/s
     assert hold["cpu"]["seconds"] == pytest.approx(profile.hold_s, abs=0.3)
-    assert hold["cpu"]["guest_busy_cores"] == pytest.approx(1.5, abs=0.05)
-    assert hold["cpu"]["vcpu_thread_cores"] == pytest.approx(1.0, abs=0.05)
+    assert hold["cpu"]["guest_busy_cores"] == pytest.approx(GUEST_BUSY_CORES, abs=0.05)
+    assert hold["cpu"]["vcpu_thread_cores"] == pytest.approx(VCPU_THREAD_CORES, abs=0.05)
     assert hold["offered_rps"] == 80.0
     assert hold["served_rps"] == pytest.approx(80.0, rel=0.2) and hold["shed_rps"] == 0
     assert result.extra["hold_guest_cpu_ms_per_served"] == pytest.approx(
-        1500 / hold["served_rps"], rel=0.05
+        GUEST_BUSY_CORES * 1000 / hold["served_rps"], rel=0.05
     )
     shedding = run_c10k(
         C10kProfile(

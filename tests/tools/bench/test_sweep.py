@@ -13,7 +13,7 @@ import pytest
 from components.tools.bench.profiles import SweepProfile
 from components.tools.bench.sweep import capacity_of, run_sweep
 from tests.tools.bench.loopback_server import serve_on_loopback
-from tests.tools.bench.stand_in_meter import StandInMeter
+from tests.tools.bench.stand_in_meter import GUEST_BUSY_CORES, VCPU_THREAD_CORES, StandInMeter
 
 WORKERS, SERVICE_S, QUEUE = 4, 0.05, 4
 TOKEN = "X-Token: t\r\n"
@@ -116,7 +116,7 @@ def test_a_refused_token_is_an_error_not_a_served_request(shedding_box: int) -> 
 
 
 def test_a_metered_step_reads_the_cpu_at_its_counted_windows_ends(shedding_box: int) -> None:
-    """A stand-in meter whose guest is 1.5 cores busy: each step gets the CPU of its counted
+    """A stand-in meter (its guest busy on GUEST_BUSY_CORES): each step gets the CPU of its counted
     window (read at warmup_s and at step_s) and the guest's CPU per served request."""
     meter = StandInMeter()
     result = run_sweep(PROFILE, "127.0.0.1", shedding_box, "tuned", CAPACITY, TOKEN, meter.read)
@@ -124,8 +124,8 @@ def test_a_metered_step_reads_the_cpu_at_its_counted_windows_ends(shedding_box: 
     for step in result.extra["steps"]:
         cpu = step["cpu"]
         assert cpu["seconds"] == pytest.approx(PROFILE.step_s - PROFILE.warmup_s, abs=0.2)
-        assert cpu["guest_busy_cores"] == pytest.approx(1.5, abs=0.05)
-        assert cpu["vcpu_thread_cores"] == pytest.approx(1.0, abs=0.05)
+        assert cpu["guest_busy_cores"] == pytest.approx(GUEST_BUSY_CORES, abs=0.05)
+        assert cpu["vcpu_thread_cores"] == pytest.approx(VCPU_THREAD_CORES, abs=0.05)
         assert step["guest_cpu_ms_per_served"] == pytest.approx(
             cpu["guest_busy_cores"] * 1000 / step["served_rps"], rel=0.05
         )
