@@ -138,6 +138,8 @@ def _bench(args: argparse.Namespace) -> int:
             hold_s=args.hold,
         ),
     )
+    if args.think_time is not None:  # a think time given is the load, not the capacity's half
+        seed = replace(seed, load_fraction=None)
     c10k = replace(
         c10k,
         **_given(
@@ -288,8 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cmd.add_argument(
         "--think-time",
         type=float,
-        help=f"seed: seconds between a client's requests (default: {seed.think_time_s:g}; "
-        f"smoke: {smoke_seed.think_time_s:g})",
+        help="seed: seconds between a client's requests (default: set so the peak offers "
+        f"{seed.load_fraction:g} x the capacity measured on the stock box)",
     )
     bench_cmd.add_argument(
         "--hold",

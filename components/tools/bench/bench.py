@@ -62,7 +62,7 @@ def bench_steps(
             f"{mode} box",
             # On the fresh box: after seed or C10K an overloaded box is still draining requests
             # its clients gave up on, and would measure far less than it serves.
-            *(["capacity"] if sweep and sweep.capacity_rps is None and mode == MODES[0] else []),
+            *(["capacity"] if capacity_measured(seed, sweep) and mode == MODES[0] else []),
             *([f"{mode} seed"] if seed else []),
             *([f"{mode} C10K"] if c10k else []),
             *([f"{mode} sweep"] if sweep else []),
@@ -249,6 +249,12 @@ def result_line(result: ProfileResult) -> str:
     )
 
 
+def capacity_measured(seed: SeedProfile | None, sweep: SweepProfile | None) -> bool:
+    """Whether the run measures the stock box's capacity first: the sweep steps from it unless
+    given one, and the seed's think time follows it unless fixed."""
+    return bool((sweep and sweep.capacity_rps is None) or (seed and seed.load_fraction is not None))
+
+
 def sized_for_load(
     settings: Settings, seed: SeedProfile | None, c10k: C10kProfile | None
 ) -> Settings:
@@ -340,19 +346,25 @@ def measure(
                 if status != 200:
                     raise RuntimeError(f"the {mode} box is not healthy over the load link: {body}")
             headers = "".join(f"{k}: {v}\r\n" for k, v in hits_headers(rehearsal.secrets).items())
-            if sweep is not None and capacity is None:
+            if capacity is None and capacity_measured(seed, sweep):
+                probe = sweep or SweepProfile()
                 with progress.step(
-                    "capacity", f"{sweep.capacity_clients} clients back to back on {sweep.path}"
+                    "capacity", f"{probe.capacity_clients} clients back to back on {probe.path}"
                 ) as measured:
-                    capacity = served_capacity(capacity_of(target, 80, sweep, headers), mode, sweep)
+                    capacity = served_capacity(capacity_of(target, 80, probe, headers), mode, probe)
                     measured.summary = f"{capacity:.1f} req/s, on the {mode} box"
                 vms["sweep_capacity_rps"] = round(capacity, 1)
                 vms["sweep_capacity_measured_on"] = mode
+            if seed is not None and capacity is not None:
+                seed = seed.at_capacity(capacity)
+                vms["seed_think_time_s"] = round(seed.think_time_s, 3)
+                vms["seed_offered_at_peak_rps"] = round(seed.clients / seed.think_time_s, 1)
             if seed is not None:
                 _profile_step(
                     progress,
                     f"{mode} seed",
-                    f"{seed.clients} clients, {seed.ramp_s:.0f} s ramp, {seed.hold_s:.0f} s hold",
+                    f"{seed.clients} clients, {seed.ramp_s:.0f} s ramp, {seed.hold_s:.0f} s hold, "
+                    f"{seed.think_time_s:.1f} s think time",
                     seed.duration_s,
                     vm,
                     partial(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -11,21 +11,30 @@ class SeedProfile:
 
     The think time sets the offered load, and with it how many requests are in flight at the
     peak (the seed saw about 300): in flight ~= request rate x response time, and the rate is
-    clients / think time. 90 s offers 4000 / 90 ~= 44 requests/s at the peak, about half of
-    what the emulated (TCG) 2-vCPU guest served on `/hits` on most hosts measured (74-93 req/s),
-    so the run measures connection handling rather than a CPU-starved guest; on a slower host
-    (about 43 req/s once) it runs at capacity instead, and `--think-time` must be raised to
-    keep it at half. On real cores or KVM the box serves ten times more, and `--think-time`
-    brings the seed's 300 in flight back.
+    clients / think time. By default it is set from the capacity measured on the stock box
+    (as the sweep measures it), so the peak offers `load_fraction` of what the box serves:
+    the run then measures connection handling rather than a CPU-starved guest, on a host of
+    any speed. A fixed 90 s offered ~44 requests/s, half of what the emulated (TCG) guest
+    served on most hosts measured but all of it on a slower one (about 43 req/s). A
+    `--think-time` fixes it instead (`load_fraction` None).
     """
 
     testers: int = 4
     clients_per_tester: int = 1000
     spawn_per_tester_per_s: float = 1.0
-    think_time_s: float = 90.0
+    think_time_s: float = 90.0  # used as given only when load_fraction is None
     hold_s: float = 120.0
     path: str = "/hits"
     request_timeout_s: float = 30.0
+    load_fraction: float | None = 0.5
+
+    def at_capacity(self, capacity_rps: float) -> SeedProfile:
+        """The profile whose peak offers `load_fraction` of `capacity_rps` (itself when the
+        think time is fixed)."""
+        if self.load_fraction is None:
+            return self
+        think_s = self.clients / (self.load_fraction * capacity_rps)
+        return replace(self, think_time_s=think_s, load_fraction=None)
 
     @property
     def clients(self) -> int:
@@ -127,7 +136,7 @@ class RestartsProfile:
 
 
 SMOKE_SEED = SeedProfile(
-    testers=2, clients_per_tester=10, spawn_per_tester_per_s=2.0, think_time_s=1.0, hold_s=10.0
+    testers=2, clients_per_tester=10, spawn_per_tester_per_s=2.0, hold_s=10.0, load_fraction=0.5
 )
 # Offering about 20 requests/s, well under what the emulated (TCG) guest serves on `/` (~55/s
 # on a quiet host, less when the host's CPU is stolen: 40/s was shed a few times under steal):

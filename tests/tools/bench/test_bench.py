@@ -19,6 +19,7 @@ from components.tools.bench.bench import (
     GuestJob,
     bench,
     bench_steps,
+    capacity_measured,
     guest_jobs,
     hold_line,
     result_line,
@@ -92,6 +93,12 @@ def test_smoke_bench_writes_results_for_every_profile_and_mode(smoke: Path) -> N
     assert data["meta"]["accelerator"] in ("kvm", "tcg")
     assert LOAD_LINK.guest_ip in data["meta"]["load_path"]
     assert data["meta"]["peak_connections_sized_for"] == 4000
+    # The seed's think time came from the capacity measured on the fresh stock box.
+    offered = data["meta"]["seed_offered_at_peak_rps"]
+    assert offered == pytest.approx(0.5 * data["meta"]["sweep_capacity_rps"], rel=0.05)
+    for mode in MODES:
+        think_s = data["profiles"]["seed"][mode]["extra"]["think_time_s"]
+        assert think_s == pytest.approx(data["meta"]["seed_think_time_s"], abs=0.001)
     for profile in ("seed", "c10k"):
         modes = data["profiles"][profile]
         for mode in MODES:
@@ -132,6 +139,7 @@ def test_the_steps_follow_the_profiles_chosen() -> None:
     assert bench_steps(SMOKE_SEED, SMOKE_C10K) == (
         *PREPARE_STEPS,
         "stock box",
+        "capacity",
         "stock seed",
         "stock C10K",
         "tuned box",
@@ -322,3 +330,18 @@ def test_a_metered_c10k_hold_says_where_the_cpu_went() -> None:
     assert "guest 1.98 cores (21.4 ms a served request)" in line
     assert "vCPU threads 1.80, QEMU's other threads 0.10, generator 0.08, all 1.99" in line
     assert hold_line(replace(result, extra={})) == []
+
+
+def test_the_seed_offers_half_the_measured_capacity_at_its_peak() -> None:
+    at = SeedProfile().at_capacity(40.0)
+    assert at.clients / at.think_time_s == pytest.approx(20.0, rel=0.01)
+    assert at.load_fraction is None  # fixed from here on: both boxes get the same load
+    fixed = replace(SeedProfile(), think_time_s=180.0, load_fraction=None)
+    assert fixed.at_capacity(40.0) == fixed
+
+
+def test_a_seed_with_its_think_time_fixed_measures_no_capacity() -> None:
+    fixed = replace(SMOKE_SEED, load_fraction=None)
+    assert "capacity" not in bench_steps(fixed, SMOKE_C10K)
+    assert bench_steps(SMOKE_SEED, None)[3:6] == ("stock box", "capacity", "stock seed")
+    assert capacity_measured(None, replace(SMOKE_SWEEP, capacity_rps=30.0)) is False
