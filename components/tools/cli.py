@@ -315,8 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cmd.add_argument(
         "--capacity",
         type=float,
-        help="sweep: the capacity (req/s) its steps are multiples of, and the tuned box is "
-        "sized for the response time it means (default: measured on the stock box with "
+        help="sweep and seed: the capacity (req/s) the sweep's steps are multiples of and the "
+        "seed's peak offers a share of, and the tuned box is sized for the response time it "
+        "means (default: measured on the stock box with "
         f"{sweep.capacity_clients} clients)",
     )
     bench_cmd.add_argument(

@@ -443,8 +443,8 @@ def served_capacity(rps: float, mode: str, sweep: SweepProfile) -> float:
         raise RuntimeError(
             f"the {mode} box served {rps:.1f} requests/s on {sweep.path} to "
             f"{sweep.capacity_clients} clients over {sweep.capacity_s:.0f} s (at least "
-            f"{MIN_CAPACITY_RPS:.0f} needed to step a sweep from): see its serial log and "
-            "journal, or give a rate with --capacity"
+            f"{MIN_CAPACITY_RPS:.0f} needed to step a sweep or pace the seed from): see its "
+            "serial log and journal, or give a rate with --capacity"
         )
     return rps
 

@@ -135,9 +135,7 @@ class RestartsProfile:
         return self.rounds * 2 * (self.warmup_s + self.window_s + restart_s)
 
 
-SMOKE_SEED = SeedProfile(
-    testers=2, clients_per_tester=10, spawn_per_tester_per_s=2.0, hold_s=10.0, load_fraction=0.5
-)
+SMOKE_SEED = SeedProfile(testers=2, clients_per_tester=10, spawn_per_tester_per_s=2.0, hold_s=10.0)
 # Offering about 20 requests/s, well under what the emulated (TCG) guest serves on `/` (~55/s
 # on a quiet host, less when the host's CPU is stolen: 40/s was shed a few times under steal):
 # the smoke run checks connections held without failures, while the tuned box sheds an
