@@ -90,15 +90,24 @@ def run_steps(
     answers: dict[str, str] | None = None,
     exit_codes: dict[str, int] | None = None,
     scripts: dict[str, str] | None = None,
+    wraps: dict[str, str] | None = None,
 ) -> list[Run]:
     """Run `steps` in one namespace; per step, the recorded commands and the output.
 
     `answers` gives what a recorder prints; `exit_codes` what it exits with; `scripts` bash run
     by a recorder first (it may exit: `touch "$units/$2.failed"; exit 1` fails a systemctl).
+    `wraps` puts bash before a real, unrecorded command (`chown`, say): a way to cut a run off
+    at a chosen point of its work.
     """
     answers, exit_codes, scripts = answers or {}, exit_codes or {}, scripts or {}
     stubs = tmp_path / "stubs"
     stubs.mkdir()
+    for name, hook in (wraps or {}).items():
+        real = shutil.which(name)
+        assert real is not None, name
+        stub = stubs / name
+        stub.write_text(f'#!/bin/bash\nunits=$(dirname "$0")/units\n{hook}\nexec {real} "$@"\n')
+        stub.chmod(0o755)
     record = tmp_path / "record"
     for name in RECORDED:
         stub = stubs / name
@@ -149,3 +158,15 @@ def stage(files: dict[str, tuple[str, str]], folder: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content)
         target.chmod(int(mode, 8))
+
+
+def write_files(staged: Path) -> str:
+    """Shell that puts a staged render in place as cloud-init's write_files would: each file
+    with the owner and mode its manifest line gives."""
+    from components.model.layout import PATHS
+
+    owners = (
+        "while read -r mode owner actions path; do chown $owner $path && chmod $mode $path; "
+        f"done < {PATHS.manifest}"
+    )
+    return f"cp -a {staged}/. / && {owners}"

@@ -25,11 +25,18 @@ class Paths:
     app_deploy_key: str = "/etc/tunedstack/app-deploy-key"
     # One apply at a time: the rollout's, a first boot's, an operator's.
     apply_lock: str = "/var/lib/tunedstack/apply.lock"
+    # The change an apply is making, on disk until it completes: what a cut-off run left.
+    apply_journal: str = "/var/lib/tunedstack/journal"
+    # The distribution's copy of each file tunedstack took over: back when it stops managing it.
+    originals_dir: str = "/var/lib/tunedstack/originals"
+    # What each detached run (first boot, apply) printed, root only.
+    log_dir: str = "/var/log/tunedstack"
     sysctl_conf: str = "/etc/sysctl.d/60-tunedstack.conf"
     # sshd keeps the first value it reads, and reads its drop-ins in name order: sorting first
     # makes ours win over an image's (Debian's cloud images ship 50-cloud-init.conf).
     sshd_dropin: str = "/etc/ssh/sshd_config.d/00-tunedstack.conf"
     haproxy_cfg: str = "/etc/haproxy/haproxy.cfg"
+    haproxy_socket: str = "/run/haproxy/admin.sock"
     redis_conf: str = "/etc/redis/redis.conf"
     root_authorized_keys: str = "/root/.ssh/authorized_keys"
     volume_device_prefix: str = "/dev/disk/by-id/scsi-0Linode_Volume_"

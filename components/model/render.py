@@ -37,6 +37,13 @@ HEALTH_WAIT_SECONDS = 180
 LOCK_WAIT_SECONDS = 900
 # How long the candidate Redis of a config check may take to listen (it loads no data).
 REDIS_CHECK_SECONDS = 10
+# How long a HAProxy reload may take to answer from a new worker (the emulated rehearsal VM is
+# 8-15x slower than a real core) before the new configuration counts as not loaded.
+HAPROXY_RELOAD_WAIT_SECONDS = 60
+# How long apt waits for a lock apt-daily or unattended-upgrades holds before it fails.
+APT_LOCK_WAIT_SECONDS = 600
+# How long the detached runs' logs are kept on the box.
+LOG_KEEP_DAYS = 30
 _SECRET = re.compile(r"[A-Za-z0-9]{16,128}")
 # Length of generated service passwords (Pulumi's and the rehearsal's alike).
 SECRET_LENGTH = 32
@@ -302,7 +309,11 @@ def _context(stack: str, settings: Settings, sz: Sizing, secrets: Secrets) -> di
         "volume_wait_seconds": VOLUME_WAIT_SECONDS,
         "health_wait_seconds": HEALTH_WAIT_SECONDS,
         "lock_wait_seconds": LOCK_WAIT_SECONDS,
+        "redis_check_seconds": REDIS_CHECK_SECONDS,
         "redis_check_tenths": REDIS_CHECK_SECONDS * 10,  # polled every 0.1 s
+        "haproxy_reload_wait_seconds": HAPROXY_RELOAD_WAIT_SECONDS,
+        "apt_lock_wait_seconds": APT_LOCK_WAIT_SECONDS,
+        "log_keep_days": LOG_KEEP_DAYS,
     }
 
 

@@ -16,7 +16,7 @@ from components.model.layout import PATHS
 from components.model.render import Rendered, Secrets, render_files
 from components.model.settings import Settings, load_stack_file
 from components.model.sizing import size
-from tests.namespace import needs_namespace, run_steps, stage
+from tests.namespace import needs_namespace, run_steps, stage, write_files
 from tests.pulumi_program import REPO, run_body
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfTheBox000000000000000000000000"
@@ -89,7 +89,7 @@ def _ready_box(tmp_path: Path, v1: Rendered) -> str:
     """A box whose first boot succeeded with v1."""
     stage({f.path: (f.content, f.mode) for f in v1.files}, tmp_path / "v1")
     return (
-        f"cp -a {tmp_path / 'v1'}/. / && {PATHS.apply_script} && "
+        f"{write_files(tmp_path / 'v1')} && {PATHS.apply_script} && "
         f"mkdir -p {PATHS.staging_dir} && touch {PATHS.ready_marker}"
     )
 

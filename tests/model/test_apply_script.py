@@ -16,7 +16,7 @@ from components.model.layout import PATHS
 from components.model.render import Rendered, Secrets, render_files
 from components.model.settings import Settings, SysctlOverride, load_stack_file
 from components.model.sizing import size
-from tests.namespace import Run, needs_namespace, run_steps, stage
+from tests.namespace import Run, needs_namespace, run_steps, stage, write_files
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def _run_steps(tmp_path: Path, steps: list[str], pending_restart: str = "0") -> 
 
 def _first_boot(staged: Path) -> str:
     # What cloud-init's write_files does, then the apply the first-boot script runs.
-    return f"cp -a {staged}/. / && {PATHS.apply_script}"
+    return f"{write_files(staged)} && {PATHS.apply_script}"
 
 
 def test_first_boot_applies_everything_in_order_then_nothing(
@@ -213,10 +213,10 @@ def test_a_config_haproxy_rejects_is_never_reloaded_and_is_put_back(
     assert rollout.output.endswith("rc=1\n"), rollout.output
     assert "no-such-keyword" in rollout.output  # haproxy's own message
     assert rollout.changes == []  # no reload, no restart
-    assert f"restored {PATHS.haproxy_cfg}" in rollout.output
-    assert "rolled back before any service was touched" in rollout.output
+    assert "installed /" not in rollout.output  # checked as staged, before any file moved
+    assert "refused before anything was installed" in rollout.output
     assert after.ok, after.output
-    assert "previous." not in after.output and ".tunedstack." not in after.output
+    assert sorted(after.output.split()) == ["applied-manifest", "apply.lock", "rc=0"]
 
 
 def test_a_config_redis_rejects_is_never_restarted_on(tmp_path: Path, staging: Settings) -> None:

@@ -50,8 +50,9 @@ def test_a_failed_first_boot_leaves_the_databases_running_and_a_rerun_finishes_i
     pg_unit = f"postgresql@{sz.postgres.version}-main.service"
     databases = f"systemctl start {pg_unit} redis-server.service"
     assert failed.output.endswith("rc=1\n"), failed.output
-    assert failed.changes[-1] == databases  # started again on the way out
-    assert not any(line.startswith("systemctl stop") for line in failed.changes[-3:])
+    # Left running: started once they were on the volume, never stopped again.
+    services = [line for line in failed.changes if line.startswith("systemctl st")]
+    assert services[-1] == databases
     assert "pip: network is unreachable" in failed.output
     assert "tunedstack ready" not in failed.output
     assert rerun.ok, rerun.output

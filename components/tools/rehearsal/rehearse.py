@@ -194,7 +194,7 @@ BAD_CHANGES = (
         "a redis.conf Redis refuses to read",
         lambda conf: conf + "maxmemory-policy sometimes\n",
         "FATAL CONFIG FILE ERROR",
-        "rolled back before any service was touched",
+        "refused before anything was installed",
     ),
     # Redis reads it but cannot start on it (the check runs on its own socket): the restart
     # fails and is rolled back.
