@@ -22,6 +22,7 @@ class Paths:
     firstboot_script: str = "/usr/local/sbin/tunedstack-firstboot"
     volume_script: str = "/usr/local/sbin/tunedstack-volume"
     packages_list: str = "/etc/tunedstack/packages"
+    apt_dpkg_conf: str = "/etc/apt/apt.conf.d/21tunedstack-dpkg"
     app_deploy_key: str = "/etc/tunedstack/app-deploy-key"
     # One apply at a time: the rollout's, a first boot's, an operator's.
     apply_lock: str = "/var/lib/tunedstack/apply.lock"

@@ -19,7 +19,13 @@ from pathlib import Path
 import pytest
 
 from components.model.layout import PATHS, PORTS
-from components.model.render import SECRET_LENGTH, Rendered, Secrets, render_files
+from components.model.render import (
+    APT_LOCK_WAIT_SECONDS,
+    SECRET_LENGTH,
+    Rendered,
+    Secrets,
+    render_files,
+)
 from components.model.settings import GitSource, Settings, load_stack_file
 from components.model.sizing import Sizing, size
 from components.model.sizing.kernel import modern_key
@@ -470,6 +476,7 @@ def test_stock_keeps_distribution_defaults(stock: tuple[Settings, Sizing, Render
         PATHS.app_env,
         PATHS.sshd_dropin,
         "/etc/apt/apt.conf.d/20auto-upgrades",
+        PATHS.apt_dpkg_conf,
         PATHS.apply_script,
         PATHS.firstboot_script,
         PATHS.volume_script,
@@ -539,3 +546,19 @@ def test_the_app_virtualenv_has_pip_only_when_an_app_is_installed_with_it() -> N
 def _firstboot(settings: Settings) -> str:
     rendered = render_files("staging", settings, size(settings), Secrets.placeholders())
     return rendered.by_path()[PATHS.firstboot_script].content
+
+
+def test_apt_keeps_our_config_files_and_waits_for_its_lock(
+    box: tuple[Settings, Sizing, Rendered, Secrets], tmp_path: Path
+) -> None:
+    """apt itself reads the file: every dpkg run (unattended upgrades too) keeps the files
+    tunedstack manages, and apt waits for a lock another apt holds."""
+    _, _, rendered, _ = box
+    conf = tmp_path / "apt.conf"
+    conf.write_text(rendered.by_path()[PATHS.apt_dpkg_conf].content)
+    dump = subprocess.run(
+        ["apt-config", "-c", str(conf), "dump"], capture_output=True, text=True, check=True
+    ).stdout
+    assert 'DPkg::Options:: "--force-confdef";' in dump
+    assert 'DPkg::Options:: "--force-confold";' in dump
+    assert f'DPkg::Lock::Timeout "{APT_LOCK_WAIT_SECONDS}";' in dump
