@@ -52,6 +52,7 @@ try:
         LiveAccount(live_plan, running_box, data_volume_now),
         os.environ,
         pulumi.runtime.is_dry_run(),
+        pulumi.get_project(),
     )
 except StackError as e:
     raise pulumi.RunError(str(e)) from None

@@ -124,6 +124,8 @@ class Registration:
     retain_on_delete: bool
     delete_before_replace: bool
     dependencies: list[str]
+    additional_secret_outputs: list[str] = field(default_factory=list)
+    urn: str = ""  # as the (mock) engine assigned it
 
 
 def _unwrap(value: Any, path: str, secrets: set[str]) -> Any:
@@ -159,9 +161,12 @@ class RecordingMonitor(mocks.MockMonitor):
                 retain_on_delete=bool(request.retainOnDelete),
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 dependencies=list(request.dependencies),
+                additional_secret_outputs=list(request.additionalSecretOutputs),
             )
         )
-        return super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        self.registrations[-1].urn = response.urn
+        return response
 
 
 @dataclass

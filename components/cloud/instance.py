@@ -42,6 +42,20 @@ def public_ipv4(addresses: Sequence[str]) -> str:
     return public[0]
 
 
+BOX_TYPE = "tunedstack:instance:Box"
+INSTANCE_TYPE = "linode:index/instance:Instance"
+
+
+def instance_name(name: str) -> str:
+    return f"{name}-instance"
+
+
+def instance_urn(project: str, stack: str) -> str:
+    """The URN the engine gives the stack's Linode: its type is qualified by its parent's (the
+    Box component, named after the stack), as `pulumi up --replace` and `pulumi state` want it."""
+    return f"urn:pulumi:{stack}::{project}::{BOX_TYPE}${INSTANCE_TYPE}::{instance_name(stack)}"
+
+
 class Box(pulumi.ComponentResource):
     ipv4: pulumi.Output[str]
     ipv6: pulumi.Output[str]
@@ -58,9 +72,9 @@ class Box(pulumi.ComponentResource):
         tags: list[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("tunedstack:instance:Box", name, None, opts)
+        super().__init__(BOX_TYPE, name, None, opts)
         instance = linode.Instance(
-            f"{name}-instance",
+            instance_name(name),
             label=label,
             region=settings.region,
             type=settings.plan,

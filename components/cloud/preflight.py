@@ -9,6 +9,7 @@ import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from components.cloud.instance import instance_urn
 from components.model.errors import Problem, SettingsError, SizingError
 from components.model.layout import volume_label
 from components.model.plans import PLANS
@@ -79,7 +80,20 @@ def check_live_plan(settings: Settings, live: LivePlan, source: str) -> None:
         )
 
 
-def running_box_problems(settings: Settings, box: RunningBox | None) -> list[Problem]:
+def replace_box_advice(settings: Settings, urn: str) -> str:
+    """The commands that replace the instance alone. `pulumi destroy --target` would not: the
+    engine refuses to destroy a resource others depend on, or with --target-dependents destroys
+    the volume too. A protected resource cannot be replaced until its state is unprotected (the
+    next `up` protects the new one again)."""
+    replace = f"`pulumi up --replace '{urn}'`"
+    if settings.protected:
+        return f"`pulumi state unprotect '{urn}'` (the instance is protected), then {replace}"
+    return replace
+
+
+def running_box_problems(
+    settings: Settings, box: RunningBox | None, urn: str = "<instance URN>"
+) -> list[Problem]:
     """A resize keeps the deployed disk, which fills the old plan: a plan with less disk fails
     halfway (the box cold-migrates, then Linode refuses the disk)."""
     new = PLANS[settings.plan]
@@ -91,9 +105,9 @@ def running_box_problems(settings: Settings, box: RunningBox | None) -> list[Pro
             settings.plan,
             f"the running box {box.label} ({box.plan}) has a {box.disk_mb} MB disk and "
             f"{new.id} allows {new.disk_mb} MB: Linode cannot shrink a disk in a resize. "
-            f"Choose a plan with at least {box.disk_mb} MB of disk, or replace the box: "
-            "`pulumi destroy --target <instance URN>` (the data volume stays), then "
-            "`pulumi up` boots a box of the new plan on the same data",
+            f"Choose a plan with at least {box.disk_mb} MB of disk, or replace the box with "
+            f"{replace_box_advice(settings, urn)}: the data volume stays, and the new box "
+            "of this plan mounts it",
         )
     ]
 
@@ -129,7 +143,7 @@ def deploy_path_problems(
     settings: Settings, env: Mapping[str, str], dry_run: bool
 ) -> list[Problem]:
     """The rollout delivers every file over SSH, which the firewall admits only from
-    `adminCidrs`. What can be known before the 10-minute dial is checked here."""
+    `adminCidrs`. What can be known before a 13-minute dial is checked here."""
     problems = []
     networks = [ipaddress.ip_network(c) for c in settings.admin_cidrs]
     if not networks:
@@ -190,13 +204,15 @@ def preflight(
     live: LiveAccount | None = None,
     env: Mapping[str, str] | None = None,
     dry_run: bool = True,
+    project: str = "tunedstack",
 ) -> Sizing:
     source = f"stacks/Pulumi.{stack}.yaml"
     sizing = size(settings, source)
     if live is not None:
         check_live_plan(settings, live.plan(settings.plan), source)
         label = settings.instance_label(stack)
-        problems = running_box_problems(settings, live.box(label))
+        urn = instance_urn(project, stack)
+        problems = running_box_problems(settings, live.box(label), urn)
         problems += volume_problems(settings, live.volume(volume_label(stack)))
         if problems:
             raise SizingError(source, problems)

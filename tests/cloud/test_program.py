@@ -471,6 +471,25 @@ def test_a_change_linode_cannot_make_is_refused_at_preview(
     assert [r.type for r in err.value.registrations] == ["pulumi:pulumi:Stack"]
 
 
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_the_replacement_preflight_suggests_is_of_the_instance_alone(stack: str) -> None:
+    """`pulumi up --replace URN` names the URN the engine gives the instance (checked against
+    the engine's own, from a run); a protected instance (prod) is unprotected first, since the
+    engine refuses to replace a protected resource; never `pulumi destroy --target`, which the
+    engine refuses while the volume depends on the instance (or destroys it with
+    --target-dependents)."""
+    urn = run_program(stack, stack_config(stack)).one(INSTANCE).urn
+    bigger = {"type": "g6-dedicated-56", "specs": [{"disk": 10_000_000}]}
+    running = AccountNow(box={"label": f"tunedstack-{stack}", **bigger})
+    with pytest.raises(ProgramFailed) as err:
+        run_program(stack, stack_config(stack), preview=True, account=running)
+    message = str(err.value)
+    assert f"`pulumi up --replace '{urn}'`" in message
+    unprotect = f"`pulumi state unprotect '{urn}'` (the instance is protected), then"
+    assert (unprotect in message) is (stack == "prod")
+    assert "destroy" not in message
+
+
 PRIVATE_REPO = {
     "tunedstack:app": json.dumps(
         {"git": {"url": "git@github.com:acme/shop.git", "ref": "v1.2.0", "deployKey": True}}

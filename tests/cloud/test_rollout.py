@@ -10,6 +10,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
+from components.cloud import rollout
 from components.cloud.rollout import Rollout
 from components.model.delivery import bundle, rollout_script
 from components.model.layout import PATHS
@@ -77,6 +78,53 @@ def test_component_hands_files_as_secret_stdin_to_the_pinned_host(staging: Setti
     assert isinstance(connection, dict)
     assert connection["hostKey"] == HOST_KEY
     assert connection["privateKey"] == "deploy-private-key"
+
+
+def test_the_rollout_output_is_secret_and_no_previous_output_goes_back(staging: Settings) -> None:
+    """pulumi-command keeps stdout and stderr in the state in plain text unless they are listed
+    as additional secret outputs, and sends the previous ones back as environment variables
+    (PULUMI_COMMAND_STDOUT/STDERR) unless told not to (commandOutputs.go: unset means yes)."""
+    run = run_body(
+        "t",
+        {},
+        lambda: Rollout(
+            "t",
+            pulumi.Output.from_input("203.0.113.10"),
+            pulumi.Output.from_input(HOST_KEY),
+            pulumi.Output.secret("deploy-private-key"),
+            pulumi.Output.from_input(4242),
+            pulumi.Output.from_input(_render(staging)),
+        ),
+    )
+    command = run.one("command:remote:Command")
+    assert command.inputs["addPreviousOutputInEnv"] is False
+    assert {"stdout", "stderr"} <= set(command.additional_secret_outputs)
+
+
+def _dialled_seconds(dial_seconds: float, limit: int) -> float:
+    """pulumi's retry.Until driving pulumi-command's dialWithRetry, step by step: the delay is
+    capped before each wait, each failure counts `try + 1` dials and stops once they exceed the
+    limit, the delay grows by the back-off factor after each wait."""
+    delay, elapsed, attempt = 0.1, 0.0, 0
+    while True:
+        delay = min(delay, 5.0)
+        elapsed += dial_seconds  # Accept(try): the dial fails
+        if attempt + 1 > limit:
+            return elapsed
+        elapsed += delay
+        delay *= 1.5
+        attempt += 1
+
+
+@pytest.mark.parametrize("dial_seconds", [0.0, rollout.PER_DIAL_SECONDS])
+def test_how_long_the_rollout_dials_a_box_that_does_not_answer(dial_seconds: float) -> None:
+    waited = rollout.dial_wait_seconds(dial_seconds)
+    assert waited == pytest.approx(_dialled_seconds(dial_seconds, rollout.SSH_DIAL_ERROR_LIMIT))
+    # What the comment and the README say: under 3 minutes refused, about 13 dropped.
+    if dial_seconds == 0:
+        assert 120 < waited < 180
+    else:
+        assert 12.5 * 60 < waited < 13.5 * 60
 
 
 def test_a_replaced_instance_gets_the_files_again(staging: Settings) -> None:
