@@ -247,6 +247,19 @@ class Vm:
         self.wait_ssh(timeout)
         self.ssh("systemctl is-system-running --wait > /dev/null || true", timeout=timeout)
 
+    def power_cut(self) -> None:
+        """The plug pulled: QEMU killed, nothing flushed that the guest had not flushed."""
+        if self.process is None:
+            return
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def power_on(self, timeout: float) -> None:
+        """The same disks booted again, as Linode does after a host's power loss."""
+        self.start()
+        self.wait_ssh(timeout)
+        self.ssh("systemctl is-system-running --wait > /dev/null || true", timeout=timeout)
+
     def stop(self) -> None:
         """Power off cleanly (services flush their data), then make sure QEMU is gone."""
         if not self.alive or self.process is None:

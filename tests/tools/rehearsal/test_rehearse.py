@@ -1,6 +1,7 @@
-"""The full rehearsal of the staging stack in a local VM: first boot, reboot, replacement and
-day-2 re-apply, every box check passing. Several minutes under TCG; it is the proof that the
-rendered cloud-config really makes the tuned box."""
+"""The full rehearsal of the staging stack in a local VM: first boot, a power cut mid-apply,
+replacement and day-2 re-apply (its SSH client killed mid-apply), every box check passing.
+Several minutes under TCG; it is the proof that the rendered cloud-config really makes the
+tuned box."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from components.tools.rehearsal.rehearse import (
     Rehearsal,
     Report,
     day2_settings,
+    power_cut_settings,
     replacement_settings,
     with_content,
 )
@@ -60,6 +62,15 @@ def test_day2_changes_a_restarted_and_a_reloaded_tunable() -> None:
     assert changed.workload.redis_policy != settings.workload.redis_policy
     before, after = size(settings).kernel, size(changed).kernel
     assert before.value("vm.swappiness") != after.value("vm.swappiness")
+
+
+def test_the_change_cut_by_the_power_restarts_redis_and_reloads_haproxy() -> None:
+    settings = load_stack_file(PACKAGE_ROOT / "stacks", "staging")
+    before = render_files("staging", settings, size(settings), Secrets.placeholders())
+    changed = power_cut_settings(settings)
+    after = render_files("staging", changed, size(changed), Secrets.placeholders())
+    differ = sorted(p for p, f in after.by_path().items() if before.by_path()[p] != f)
+    assert differ == sorted([PATHS.haproxy_cfg, PATHS.redis_conf])
 
 
 @dataclass(frozen=True)
@@ -148,15 +159,21 @@ def test_rehearsal_went_through_every_phase(report: Report) -> None:
     assert names[:4] == [
         "base image",
         "first boot",
-        "after reboot",
+        "after a power cut mid-apply",
         "replaced instance, previous document, changed stack",
     ]
     assert names[4].startswith("day-2: changes Redis rejects rolled back, then a re-apply")
     replaced = {c.name: c for c in report.phases[3].checks}
     assert replaced["flaky blkid on the data volume: rollout stops, formats nothing"].ok
     assert replaced["sysctl net.ipv4.tcp_fin_timeout"].measured == "20"
+    cut = {c.name: c for c in report.phases[2].checks}
+    recovered = (
+        "power cut mid-apply: the next rollout puts the cut-off change back, then applies it"
+    )
+    assert cut[recovered].ok, cut[recovered]
     day2 = {c.name: c for c in report.phases[4].checks}
     assert day2["no reboot"].ok and day2["data written before is still there"].ok
+    assert day2["SSH client killed mid-apply: the apply finishes on its own"].ok
     for bad in BAD_CHANGES:
         assert day2[f"{bad.name}: rollout fails, box keeps serving"].ok
     assert day2["redis maxmemory-policy"].measured == "allkeys-lfu"
