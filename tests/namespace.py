@@ -91,13 +91,15 @@ def run_steps(
     exit_codes: dict[str, int] | None = None,
     scripts: dict[str, str] | None = None,
     wraps: dict[str, str] | None = None,
+    network: bool = False,
 ) -> list[Run]:
     """Run `steps` in one namespace; per step, the recorded commands and the output.
 
     `answers` gives what a recorder prints; `exit_codes` what it exits with; `scripts` bash run
     by a recorder first (it may exit: `touch "$units/$2.failed"; exit 1` fails a systemctl).
     `wraps` puts bash before a real, unrecorded command (`chown`, say): a way to cut a run off
-    at a chosen point of its work.
+    at a chosen point of its work. `network` gives the steps a network namespace of their own
+    (its loopback up), for real daemons that bind ports.
     """
     answers, exit_codes, scripts = answers or {}, exit_codes or {}, scripts or {}
     stubs = tmp_path / "stubs"
@@ -133,6 +135,8 @@ def run_steps(
         for n, step in enumerate(steps)
     ]
     driver = tmp_path / "driver.sh"
+    if network:
+        mounts.append("ip link set lo up")
     driver.write_text(
         "set -e\n"
         + "\n".join(mounts)
@@ -141,7 +145,15 @@ def run_steps(
         + "\n"
     )
     subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "bash", str(driver)],
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            *(["--net"] if network else []),
+            "bash",
+            str(driver),
+        ],
         check=True,
         timeout=120,
     )

@@ -37,9 +37,10 @@ HEALTH_WAIT_SECONDS = 180
 LOCK_WAIT_SECONDS = 900
 # How long the candidate Redis of a config check may take to listen (it loads no data).
 REDIS_CHECK_SECONDS = 10
-# How long a HAProxy reload may take to answer from a new worker (the emulated rehearsal VM is
-# 8-15x slower than a real core) before the new configuration counts as not loaded.
-HAPROXY_RELOAD_WAIT_SECONDS = 60
+# How long a HAProxy reload may take to answer from a new worker before the new configuration
+# counts as not loaded: a reload takes well under a second on a real core, and the emulated
+# rehearsal VM is 8-15x slower.
+HAPROXY_RELOAD_WAIT_SECONDS = 30
 # How long apt waits for a lock apt-daily or unattended-upgrades holds before it fails.
 APT_LOCK_WAIT_SECONDS = 600
 # How long the detached runs' logs are kept on the box.
