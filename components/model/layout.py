@@ -61,6 +61,10 @@ class Names:
     db_name: str = "app"
 
 
+# Linode's metadata service: it hands the first-boot document (the SSH host key) to any local
+# process that asks, so no service of the box may reach it.
+METADATA_SERVICE = "169.254.169.254"
+
 PATHS = Paths()
 PORTS = Ports()
 NAMES = Names()

@@ -17,7 +17,14 @@ from typing import Any
 
 import jinja2
 
-from components.model.layout import NAMES, PATHS, PORTS, SAMPLE_APP_MODULE, volume_device
+from components.model.layout import (
+    METADATA_SERVICE,
+    NAMES,
+    PATHS,
+    PORTS,
+    SAMPLE_APP_MODULE,
+    volume_device,
+)
 from components.model.packages import PACKAGES
 from components.model.project import PACKAGE_ROOT, templates_dir
 from components.model.settings import Settings
@@ -288,6 +295,7 @@ def _context(stack: str, settings: Settings, sz: Sizing, secrets: Secrets) -> di
         "paths": {**PATHS.__dict__, "volume_device": volume_device(stack)},
         "ports": PORTS,
         "names": NAMES,
+        "metadata_service": METADATA_SERVICE,
         "listen": {
             "http": f":{PORTS.http}",
             "http6": f":::{PORTS.http}",

@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from components.model.layout import PATHS, PORTS, volume_device
+from components.model.layout import METADATA_SERVICE, PATHS, PORTS, volume_device
 from components.model.render import Rendered
 from components.model.sizing import Sizing
 from components.model.sizing.postgres import GB, MB
@@ -119,6 +119,8 @@ def expectations(sz: Sizing) -> list[Expectation]:
         Expectation("sshd passwordauthentication", "no", _equal),
         Expectation("transparent hugepages", f"[{sz.kernel.transparent_hugepage}]", _contains),
         Expectation("services active", "active active active active", _equal),
+        # connect() from inside each unit's cgroup: EPERM (1) is systemd's IPAddressDeny.
+        Expectation(f"{METADATA_SERVICE} from the services (errno)", "1 1 1 1", _equal),
         Expectation("first boot ready marker", "yes", _equal),
     ]
     return found
@@ -174,6 +176,14 @@ def probe_script(sz: Sizing, stack: str) -> str:
         f"emit 'services active' \"$(systemctl is-active postgresql@{sz.postgres.version}-main "
         "redis-server haproxy tunedstack-app | tr '\\n' ' ')\"",
         f"emit 'first boot ready marker' \"$(test -f {PATHS.ready_marker} && echo yes)\"",
+        # A shell moved into the unit's cgroup, then a connect() as the service would make it.
+        "metadata() { sh -c 'echo $$ > \"/sys/fs/cgroup$(systemctl show -p ControlGroup "
+        '--value "$1")/cgroup.procs" && exec python3 -c "import socket, sys; '
+        's = socket.socket(); s.settimeout(3); print(s.connect_ex((sys.argv[1], 80)))" '
+        f'{METADATA_SERVICE}\' _ "$1"; }}',
+        f"emit '{METADATA_SERVICE} from the services (errno)' \"$(for unit in haproxy "
+        f"tunedstack-app postgresql@{sz.postgres.version}-main redis-server; do "
+        "metadata $unit.service; done | tr '\\n' ' ')\"",
         'emit boot_id "$(cat /proc/sys/kernel/random/boot_id)"',
     ]
     return "\n".join(lines) + "\n"
