@@ -21,6 +21,9 @@ class Paths:
     apply_script: str = "/usr/local/sbin/tunedstack-apply"
     firstboot_script: str = "/usr/local/sbin/tunedstack-firstboot"
     volume_script: str = "/usr/local/sbin/tunedstack-volume"
+    drift_script: str = "/usr/local/sbin/tunedstack-drift"
+    # What the last drift check found: a file a status command can read.
+    drift_report: str = "/var/lib/tunedstack/drift"
     packages_list: str = "/etc/tunedstack/packages"
     apt_dpkg_conf: str = "/etc/apt/apt.conf.d/21tunedstack-dpkg"
     app_deploy_key: str = "/etc/tunedstack/app-deploy-key"

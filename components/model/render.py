@@ -52,6 +52,9 @@ HAPROXY_RELOAD_WAIT_SECONDS = 30
 APT_LOCK_WAIT_SECONDS = 600
 # How long the detached runs' logs are kept on the box.
 LOG_KEEP_DAYS = 30
+# The daily drift check starts up to this long after midnight: boxes do not all check at once.
+DRIFT_DELAY_SECONDS = 3600
+DRIFT_TIMER = "tunedstack-drift.timer"
 _SECRET = re.compile(r"[A-Za-z0-9]{16,128}")
 # Length of generated service passwords (Pulumi's and the rehearsal's alike).
 SECRET_LENGTH = 32
@@ -169,6 +172,7 @@ def restart_order(sz: Sizing) -> list[str]:
         "tunedstack-app.service",
         "haproxy.service",
         "ssh.service",
+        DRIFT_TIMER,
     ]
 
 
@@ -244,6 +248,15 @@ def file_specs(settings: Settings, sz: Sizing) -> list[FileSpec]:
         FileSpec(PATHS.apply_script, "apply.sh.j2", mode="0755"),
         FileSpec(PATHS.firstboot_script, "firstboot.sh.j2", mode="0755"),
         FileSpec(PATHS.volume_script, "volume.sh.j2", mode="0755"),
+        FileSpec(PATHS.drift_script, "drift.sh.j2", mode="0755"),
+        FileSpec(
+            "/etc/systemd/system/tunedstack-drift.service", "drift.service.j2", ("daemon-reload",)
+        ),
+        FileSpec(
+            f"/etc/systemd/system/{DRIFT_TIMER}",
+            "drift.timer.j2",
+            ("daemon-reload", f"restart:{DRIFT_TIMER}"),
+        ),
         FileSpec(PATHS.packages_list, "packages.j2"),
         FileSpec(PATHS.root_authorized_keys, "authorized_keys.j2", mode="0600"),
     ]
@@ -262,6 +275,9 @@ STOCK_KEEPS = (
     PATHS.apply_script,
     PATHS.firstboot_script,
     PATHS.volume_script,
+    PATHS.drift_script,
+    "/etc/systemd/system/tunedstack-drift.service",
+    f"/etc/systemd/system/{DRIFT_TIMER}",
     PATHS.packages_list,
     PATHS.root_authorized_keys,
 )
@@ -309,6 +325,7 @@ def _context(stack: str, settings: Settings, sz: Sizing, secrets: Secrets) -> di
             *([] if settings.stock else ["tunedstack-app.socket"]),
             "tunedstack-app.service",
             "haproxy.service",
+            DRIFT_TIMER,
         ],
         # The stock box keeps Debian's redis.conf, which has no password.
         "redis_auth": "" if settings.stock else f":{secrets.redis_password}@",
@@ -325,6 +342,7 @@ def _context(stack: str, settings: Settings, sz: Sizing, secrets: Secrets) -> di
         "haproxy_reload_wait_seconds": HAPROXY_RELOAD_WAIT_SECONDS,
         "apt_lock_wait_seconds": APT_LOCK_WAIT_SECONDS,
         "log_keep_days": LOG_KEEP_DAYS,
+        "drift_delay_seconds": DRIFT_DELAY_SECONDS,
     }
 
 

@@ -65,6 +65,7 @@ def test_first_boot_applies_everything_in_order_then_nothing(
         "systemctl restart tunedstack-app.service",
         "systemctl restart haproxy.service",
         "systemctl reload-or-restart ssh.service",
+        "systemctl restart tunedstack-drift.timer",
     ]
     assert again.output.endswith("rc=0\n") and again.changes == []
     assert "changed" not in again.output
@@ -376,3 +377,28 @@ def test_two_applies_never_interleave(tmp_path: Path, staging: Settings) -> None
     )
     assert run.ok, run.output
     assert run.output.splitlines()[-3:-1] == ["holder-done", "apply-done"]
+
+
+def test_the_drift_check_names_every_file_that_changed_since_it_was_applied(
+    tmp_path: Path, staging: Settings
+) -> None:
+    v1 = _render(staging)
+    _stage(v1, tmp_path / "v1")
+    _, clean, drifted = _run_steps(
+        tmp_path,
+        [
+            _first_boot(tmp_path / "v1"),
+            f"{PATHS.drift_script}",
+            f"chmod 0600 {PATHS.haproxy_cfg} && echo '# by hand' >> {PATHS.redis_conf} && "
+            f"rm {PATHS.sysctl_conf} && chown nobody {PATHS.gunicorn_conf} && "
+            f"{PATHS.drift_script}; echo rc=$?; cat {PATHS.drift_report}",
+        ],
+    )
+    assert clean.ok, clean.output
+    assert ": 0 drifted" in clean.output
+    report = drifted.output.split("rc=1\n")[1]
+    assert ": 4 drifted" in report
+    assert f"drifted {PATHS.haproxy_cfg}: mode 644 is now 600" in report
+    assert f"drifted {PATHS.redis_conf}: content changed since it was applied" in report
+    assert f"drifted {PATHS.sysctl_conf}: missing" in report
+    assert f"drifted {PATHS.gunicorn_conf}: owner root:root is now nobody:root" in report

@@ -401,6 +401,8 @@ def test_systemd_accepts_the_units_and_drop_ins(
         "haproxy.service",
         "redis-server.service",
         f"postgresql@{sz.postgres.version}-main.service",
+        "tunedstack-drift.service",
+        "tunedstack-drift.timer",
     ]
     result = subprocess.run(
         ["systemd-analyze", "verify", f"--root={root}", *units], capture_output=True, text=True
@@ -427,9 +429,10 @@ def _systemd_root(tmp_path: Path, rendered: Rendered) -> Path:
     """The rendered /etc over the distribution's units; the programs the units start exist."""
     root = tmp_path / "root"
     for f in rendered.files:
-        if f.path.startswith("/etc/systemd/"):
+        if f.path.startswith("/etc/systemd/") or f.path == PATHS.drift_script:
             (root / f.path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
             (root / f.path.lstrip("/")).write_text(f.content)
+            (root / f.path.lstrip("/")).chmod(int(f.mode, 8))
     (root / "usr/lib/systemd").mkdir(parents=True)
     (root / "usr/lib/systemd/system").symlink_to("/lib/systemd/system")
     for exe in (
@@ -480,6 +483,9 @@ def test_stock_keeps_distribution_defaults(stock: tuple[Settings, Sizing, Render
         PATHS.apply_script,
         PATHS.firstboot_script,
         PATHS.volume_script,
+        PATHS.drift_script,
+        "/etc/systemd/system/tunedstack-drift.service",
+        "/etc/systemd/system/tunedstack-drift.timer",
         PATHS.packages_list,
         PATHS.root_authorized_keys,
         f"{PATHS.app_dir}/tunedstack_app.py",

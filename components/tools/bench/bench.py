@@ -43,7 +43,7 @@ from components.tools.rehearsal.host import cache_root
 from components.tools.rehearsal.image import BaseImage
 from components.tools.rehearsal.loadlink import LoadLink, enter_private_network
 from components.tools.rehearsal.rehearse import PREPARE_STEPS, Rehearsal, hits_headers, timings
-from components.tools.rehearsal.vm import Accel, Vm
+from components.tools.rehearsal.vm import Accel, Vm, signal_when_parent_dies
 
 MODES = ("stock", "tuned")
 LOAD_LINK = LoadLink()
@@ -453,9 +453,11 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # unwinds through `measure`, which stops its VM
 
 
-def _measure_in_private_network(queue: Queue[Any], *args: Any) -> None:
-    """The child process: its own network namespace with the load link, then `measure`."""
+def _measure_in_private_network(queue: Queue[Any], parent: int, *args: Any) -> None:
+    """The child process: its own network namespace with the load link, then `measure`. A
+    parent killed outright sends it SIGTERM, which stops its VMs on the way out."""
     signal.signal(signal.SIGTERM, _interrupt)
+    signal_when_parent_dies(signal.SIGTERM, parent)
     try:
         enter_private_network(LOAD_LINK)
         queue.put(("ok", measure(*args)))
@@ -467,7 +469,7 @@ def _in_child(args: tuple[Any, ...]) -> tuple[list[ProfileResult], dict[str, Any
     # fork, not spawn: the child is this process's single thread, so unshare() moves all of it.
     context = multiprocessing.get_context("fork")
     queue: Queue[Any] = context.Queue()
-    child = context.Process(target=_measure_in_private_network, args=(queue, *args))
+    child = context.Process(target=_measure_in_private_network, args=(queue, os.getpid(), *args))
     child.start()
     try:
         while True:

@@ -119,7 +119,7 @@ def expectations(sz: Sizing) -> list[Expectation]:
         Expectation("sshd passwordauthentication", "no", _equal),
         Expectation("transparent hugepages", f"[{sz.kernel.transparent_hugepage}]", _contains),
         Expectation("services active", "active active active active", _equal),
-        # connect() from inside each unit's cgroup: EPERM (1) is systemd's IPAddressDeny.
+        # A datagram sent from inside each unit's cgroup: EPERM (1) is systemd's IPAddressDeny.
         Expectation(f"{METADATA_SERVICE} from the services (errno)", "1 1 1 1", _equal),
         Expectation("first boot ready marker", "yes", _equal),
     ]
@@ -176,10 +176,18 @@ def probe_script(sz: Sizing, stack: str) -> str:
         f"emit 'services active' \"$(systemctl is-active postgresql@{sz.postgres.version}-main "
         "redis-server haproxy tunedstack-app | tr '\\n' ' ')\"",
         f"emit 'first boot ready marker' \"$(test -f {PATHS.ready_marker} && echo yes)\"",
-        # A shell moved into the unit's cgroup, then a connect() as the service would make it.
+        # A shell moved into the unit's cgroup sends a datagram as the service would: EPERM
+        # when the unit's IP filter drops it, 0 when it leaves.
+        "cat > /run/tunedstack-send.py << 'PY'",
+        "import socket, sys",
+        "try:",
+        "    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'?', (sys.argv[1], 80))",
+        "    print(0)",
+        "except OSError as e:",
+        "    print(e.errno)",
+        "PY",
         "metadata() { sh -c 'echo $$ > \"/sys/fs/cgroup$(systemctl show -p ControlGroup "
-        '--value "$1")/cgroup.procs" && exec python3 -c "import socket, sys; '
-        's = socket.socket(); s.settimeout(3); print(s.connect_ex((sys.argv[1], 80)))" '
+        '--value "$1")/cgroup.procs" && exec python3 /run/tunedstack-send.py '
         f'{METADATA_SERVICE}\' _ "$1"; }}',
         f"emit '{METADATA_SERVICE} from the services (errno)' \"$(for unit in haproxy "
         f"tunedstack-app postgresql@{sz.postgres.version}-main redis-server; do "

@@ -42,6 +42,7 @@ from components.tools.rehearsal.cutoff import MID_APPLY, RECOVERED, cut_rollout
 from components.tools.rehearsal.haproxy_memory import guest_command, memory_checks, parse
 from components.tools.rehearsal.host import cache_root, ensure_packages, missing_packages
 from components.tools.rehearsal.image import BaseImage, build, current_image
+from components.tools.rehearsal.leftovers import claim, clear_leftovers
 from components.tools.rehearsal.loadlink import LoadLink
 from components.tools.rehearsal.seed import write_seed
 from components.tools.rehearsal.vm import HOST_KEY_ALIAS, Accel, Vm, kvm_works
@@ -432,6 +433,15 @@ class Rehearsal:
             )
         )
         checks.append(password_login_refused(vm.ssh_base()))
+        drift = vm.ssh(PATHS.drift_script, check=False)
+        checks.append(
+            Check(
+                "drift check: every managed file as the last apply left it",
+                drift.returncode == 0,
+                " ".join(drift.stdout.split("\n", 1)[0].split()[-2:]) or drift.stderr[-60:],
+                "0 drifted",
+            )
+        )
         return checks, measured
 
     def haproxy_memory(self, vm: Vm) -> list[Check]:
@@ -521,7 +531,12 @@ class Rehearsal:
         return accel, str(saved.get("reason", ""))
 
     def run_folder(self) -> Path:
-        return Path(tempfile.mkdtemp(prefix=f"{self.stack}-", dir=self.cache.as_posix()))
+        """A new run's folder, marked as this process's; first, what killed runs left."""
+        for line in clear_leftovers(self.cache):
+            self.log(line)
+        folder = Path(tempfile.mkdtemp(prefix=f"{self.stack}-", dir=self.cache.as_posix()))
+        claim(folder)
+        return folder
 
     def new_volume(self, run: Path) -> Path:
         """A blank disk standing in for a new Linode volume of the stack's size."""

@@ -4,12 +4,14 @@ volume under Linode's by-id name, QEMU user networking forwarded to 127.0.0.1 on
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shlex
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -26,8 +28,27 @@ KVM_PROBE_SECONDS = 30
 HOST_KEY_ALIAS = "tunedstack-box"
 
 
+PR_SET_PDEATHSIG = 1
+
+
 class VmError(RuntimeError):
     pass
+
+
+def signal_when_parent_dies(sig: int, parent: int) -> None:
+    """This process gets `sig` when the thread that started it dies, however it dies (SIGKILL
+    included); it exits now if that already happened."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, sig)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def dies_with_this_process() -> Callable[[], None]:
+    """A preexec_fn: the child gets SIGKILL when the thread that started it dies, so a killed
+    `rehearse` or `bench` leaves no guest running."""
+    parent = os.getpid()
+    return lambda: signal_when_parent_dies(signal.SIGKILL, parent)
 
 
 def kvm_works(image: BaseImage, work: Path) -> tuple[bool, str]:
@@ -158,6 +179,7 @@ class Vm:
             stdout=err,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=dies_with_this_process(),
         )
         time.sleep(1)
         if self.process.poll() is not None:
