@@ -227,7 +227,8 @@ def test_a_config_redis_rejects_is_never_restarted_on(tmp_path: Path, staging: S
     conf.write_text(conf.read_text().replace("maxmemory-policy allkeys-lfu", "maxmemory banana"))
     _, rollout = _run_steps(tmp_path, [_first_boot(first), f"{PATHS.apply_script} --from {second}"])
     assert rollout.output.endswith("rc=1\n"), rollout.output
-    assert "redis-server /etc/redis/redis.conf (config check): refused" in rollout.output
+    # The staged candidate is what Redis read, before anything was installed.
+    assert f"redis-server {second}{PATHS.redis_conf} (config check): refused" in rollout.output
     assert "maxmemory" in rollout.output  # Redis' own FATAL CONFIG FILE ERROR lines
     assert rollout.changes == []
 
