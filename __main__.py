@@ -38,7 +38,13 @@ def running_box(label: str) -> RunningBox | None:
 
 def data_volume_now(label: str) -> DataVolumeNow | None:
     for volume in _by_label("linode:index/getVolumes:getVolumes", label, "volumes"):
-        return DataVolumeNow(label, str(volume["region"]), int(volume["size"]))
+        attached = volume.get("linodeId")
+        return DataVolumeNow(
+            label,
+            str(volume["region"]),
+            int(volume["size"]),
+            int(attached) if attached is not None else None,
+        )
     return None
 
 
@@ -53,6 +59,7 @@ try:
         os.environ,
         pulumi.runtime.is_dry_run(),
         pulumi.get_project(),
+        pulumi.log.warn,
     )
 except StackError as e:
     raise pulumi.RunError(str(e)) from None

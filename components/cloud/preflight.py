@@ -48,6 +48,7 @@ class DataVolumeNow:
     label: str
     region: str
     size_gb: int
+    attached_to: int | None = None  # the instance it is attached to, if any
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,20 @@ def volume_problems(settings: Settings, volume: DataVolumeNow | None) -> list[Pr
     return problems
 
 
+def volume_warnings(volume: DataVolumeNow | None) -> list[str]:
+    """A volume attached to no instance: after a delete-first replacement the provider detaches
+    the volume from the deleted instance before it attaches it to the new one, and if Linode
+    refuses that detach the run stops with the new box up, its volume unattached and no rollout.
+    The state still names the old instance: refresh it, then `up` attaches the volume."""
+    if volume is None or volume.attached_to is not None:
+        return []
+    return [
+        f"the data volume {volume.label} is attached to no instance. If the last `pulumi up` "
+        "stopped on it (a replaced instance), run `pulumi refresh`, then `pulumi up`: the "
+        "volume is attached to the new instance and the rollout runs"
+    ]
+
+
 def deploy_path_problems(
     settings: Settings, env: Mapping[str, str], dry_run: bool
 ) -> list[Problem]:
@@ -205,6 +220,7 @@ def preflight(
     env: Mapping[str, str] | None = None,
     dry_run: bool = True,
     project: str = "tunedstack",
+    warn: Callable[[str], None] = lambda _: None,
 ) -> Sizing:
     source = f"stacks/Pulumi.{stack}.yaml"
     sizing = size(settings, source)
@@ -213,7 +229,10 @@ def preflight(
         label = settings.instance_label(stack)
         urn = instance_urn(project, stack)
         problems = running_box_problems(settings, live.box(label), urn)
-        problems += volume_problems(settings, live.volume(volume_label(stack)))
+        volume = live.volume(volume_label(stack))
+        problems += volume_problems(settings, volume)
+        for warning in volume_warnings(volume):
+            warn(warning)
         if problems:
             raise SizingError(source, problems)
     if env is not None:

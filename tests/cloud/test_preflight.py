@@ -14,8 +14,10 @@ from components.cloud.preflight import (
     preflight,
     running_box_problems,
     volume_problems,
+    volume_warnings,
 )
 from components.model.errors import SizingError
+from components.model.plans import PLANS
 from components.model.settings import validate
 
 
@@ -91,3 +93,22 @@ def test_volume_changes_that_would_lose_the_data(minimal_raw: dict[str, Any]) ->
     moved, shrunk = DataVolumeNow("v", "eu-west", 20), DataVolumeNow("v", region, 40)
     assert "cannot move between regions" in str(volume_problems(settings, moved)[0])
     assert "only grow" in str(volume_problems(settings, shrunk)[0])
+
+
+def test_a_detached_volume_gets_the_recovery_printed_and_stops_nothing(
+    minimal_raw: dict[str, Any],
+) -> None:
+    settings = validate(minimal_raw, "t")
+    attached = DataVolumeNow("tunedstack-t-data", settings.region, 20, attached_to=4242)
+    detached = DataVolumeNow("tunedstack-t-data", settings.region, 20, attached_to=None)
+    assert volume_warnings(None) == [] and volume_warnings(attached) == []
+    (warning,) = volume_warnings(detached)
+    assert "run `pulumi refresh`, then `pulumi up`" in warning
+    said: list[str] = []
+    live = LiveAccount(
+        lambda plan: LivePlan(PLANS[plan].memory_mb, PLANS[plan].vcpus),
+        lambda label: None,
+        lambda label: detached,
+    )
+    preflight("t", settings, live, warn=said.append)  # a warning, not an error
+    assert said == [warning]
