@@ -44,6 +44,7 @@ def data_volume_now(label: str) -> DataVolumeNow | None:
             str(volume["region"]),
             int(volume["size"]),
             int(attached) if attached is not None else None,
+            tuple(str(t) for t in volume.get("tags") or ()),
         )
     return None
 

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 
 from components.cloud.instance import instance_urn
 from components.model.errors import Problem, SettingsError, SizingError
-from components.model.layout import volume_label
+from components.model.layout import (
+    FIREWALL_LABEL_LENGTH,
+    INSTANCE_LABEL_LENGTH,
+    VOLUME_LABEL_LENGTH,
+    firewall_label,
+    label_problem,
+    volume_label,
+)
 from components.model.plans import PLANS
 from components.model.settings import NAMESPACE, Settings
 from components.model.sizing import Sizing, size
@@ -49,6 +56,7 @@ class DataVolumeNow:
     region: str
     size_gb: int
     attached_to: int | None = None  # the instance it is attached to, if any
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,10 +121,24 @@ def running_box_problems(
     ]
 
 
-def volume_problems(settings: Settings, volume: DataVolumeNow | None) -> list[Problem]:
-    """Changes that would replace the volume, i.e. start the data over from an empty disk."""
+def volume_problems(
+    settings: Settings, volume: DataVolumeNow | None, stack: str = ""
+) -> list[Problem]:
+    """Changes that would replace the volume, i.e. start the data over from an empty disk; and
+    a volume that is another stack's (a label cut to Linode's 32 characters can be shared)."""
     if volume is None:
         return []
+    if stack and "tunedstack" in volume.tags and stack not in volume.tags:
+        owner = ", ".join(t for t in volume.tags if t != "tunedstack")
+        return [
+            Problem(
+                "the stack's name",
+                stack,
+                f"the volume label {volume.label} is already another stack's volume (tagged "
+                f"{owner}): the label is the stack's name cut to 32 characters; choose a "
+                "stack name that differs in its first 16",
+            )
+        ]
     problems = []
     if volume.region != settings.region:
         problems.append(
@@ -135,6 +157,39 @@ def volume_problems(settings: Settings, volume: DataVolumeNow | None) -> list[Pr
                 settings.volume_size_gb,
                 f"the data volume {volume.label} already has {volume.size_gb} GB: Linode volumes "
                 f"only grow; keep {volume.size_gb} or more",
+            )
+        )
+    return problems
+
+
+def label_problems(settings: Settings, stack: str) -> list[Problem]:
+    """The labels the program builds from the stack's name (and `label`) as Linode checks them:
+    a stack name Linode cannot take in a label is refused here, not half-way through `up`."""
+    instance = settings.instance_label(stack)
+    problems = []
+    for what, label, lengths in (
+        ("instance", instance, INSTANCE_LABEL_LENGTH),
+        ("firewall", firewall_label(instance), FIREWALL_LABEL_LENGTH),
+    ):
+        problem = label_problem(label, lengths)
+        if problem:
+            problems.append(
+                Problem(
+                    _key("label"),
+                    label,
+                    f"the {what} label {label!r} {problem}: set {_key('label')} to a label "
+                    "Linode takes",
+                )
+            )
+    volume = volume_label(stack)
+    problem = label_problem(volume, VOLUME_LABEL_LENGTH)
+    if problem:
+        problems.append(
+            Problem(
+                "the stack's name",
+                stack,
+                f"the volume label {volume!r} (from the stack's name) {problem}: "
+                "choose a stack name of letters, digits and single `-`",
             )
         )
     return problems
@@ -224,13 +279,16 @@ def preflight(
 ) -> Sizing:
     source = f"stacks/Pulumi.{stack}.yaml"
     sizing = size(settings, source)
+    problems = label_problems(settings, stack)
+    if problems:
+        raise SettingsError(source, problems)
     if live is not None:
         check_live_plan(settings, live.plan(settings.plan), source)
         label = settings.instance_label(stack)
         urn = instance_urn(project, stack)
         problems = running_box_problems(settings, live.box(label), urn)
         volume = live.volume(volume_label(stack))
-        problems += volume_problems(settings, volume)
+        problems += volume_problems(settings, volume, stack)
         for warning in volume_warnings(volume):
             warn(warning)
         if problems:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 
@@ -73,6 +74,28 @@ PORTS = Ports()
 NAMES = Names()
 SAMPLE_APP_MODULE = "tunedstack_app"
 FIREWALL_LABEL_MAX = 32
+
+
+# Linode's label lengths: instances (the provider refuses more than 50 at preview, the API
+# 64), firewalls, volumes.
+INSTANCE_LABEL_LENGTH = (3, 50)
+FIREWALL_LABEL_LENGTH = (3, FIREWALL_LABEL_MAX)
+VOLUME_LABEL_LENGTH = (1, 32)
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.\-]*[A-Za-z0-9])?")
+_DOUBLED = re.compile(r"--|__|\.\.")
+
+
+def label_problem(label: str, lengths: tuple[int, int]) -> str | None:
+    """What Linode refuses in a label, or None: its length, letters, digits, `-`, `_` and `.`
+    only, alphanumeric at both ends, no doubled `-`, `_` or `.`."""
+    low, high = lengths
+    if not low <= len(label) <= high:
+        return f"is {len(label)} characters; Linode allows {low}-{high}"
+    if not _LABEL.fullmatch(label):
+        return "may hold only letters, digits, `-`, `_` and `.`, alphanumeric at both ends"
+    if _DOUBLED.search(label):
+        return "may not hold a doubled `-`, `_` or `.`"
+    return None
 
 
 def volume_label(stack: str) -> str:

@@ -28,6 +28,7 @@ from pydantic.alias_generators import to_camel
 
 from components.model import stack_yaml
 from components.model.errors import FILE, MISSING, Problem, SettingsError
+from components.model.layout import INSTANCE_LABEL_LENGTH, label_problem
 from components.model.plans import PLANS, REGIONS
 
 NAMESPACE = "tunedstack"
@@ -404,10 +405,11 @@ class Settings(_Model):
     @field_validator("label")
     @classmethod
     def _label_shape(cls, v: str) -> str:
-        # The Linode API takes 64; the provider Pulumi drives refuses more than 50 at preview.
-        if v and not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9_.\-]{1,48})[A-Za-z0-9]", v):
+        problem = label_problem(v, INSTANCE_LABEL_LENGTH) if v else None
+        if problem:
             raise ValueError(
-                "must be 3-50 letters, digits, `-`, `_` or `.`, starting and ending alphanumeric"
+                f"{problem}: must be 3-50 letters, digits, `-`, `_` or `.`, starting and "
+                "ending alphanumeric, no doubled `-`, `_` or `.`"
             )
         return v
 

@@ -11,12 +11,13 @@ from components.cloud.preflight import (
     RunningBox,
     check_live_plan,
     deploy_path_problems,
+    label_problems,
     preflight,
     running_box_problems,
     volume_problems,
     volume_warnings,
 )
-from components.model.errors import SizingError
+from components.model.errors import SettingsError, SizingError
 from components.model.plans import PLANS
 from components.model.settings import validate
 
@@ -112,3 +113,41 @@ def test_a_detached_volume_gets_the_recovery_printed_and_stops_nothing(
     )
     preflight("t", settings, live, warn=said.append)  # a warning, not an error
     assert said == [warning]
+
+
+@pytest.mark.parametrize(
+    ("stack", "label", "says"),
+    [
+        ("a" * 40, "", "the instance label 'tunedstack-aaaa"),
+        ("stage", "box--one", "may not hold a doubled"),
+        ("q__a", "box-one", "the volume label 'tunedstack-q__a-data' (from the stack's name)"),
+        ("qa..b", "", "may not hold a doubled"),
+    ],
+)
+def test_labels_built_from_the_stack_are_checked_as_linode_does(
+    minimal_raw: dict[str, Any], stack: str, label: str, says: str
+) -> None:
+    raw = {**minimal_raw, "label": label} if label else minimal_raw
+    try:
+        settings = validate(raw, stack)
+    except SettingsError as e:  # a label the setting itself refuses
+        assert says in str(e) and "tunedstack:label" in str(e)
+        return
+    problems = label_problems(settings, stack)
+    assert problems and says in str(problems[0]), problems
+
+
+def test_the_stack_labels_linode_takes_pass(minimal_raw: dict[str, Any]) -> None:
+    for stack in ("staging", "prod", "eu-west-2.canary"):
+        assert label_problems(validate(minimal_raw, stack), stack) == []
+
+
+def test_a_volume_of_another_stack_under_the_same_cut_label_is_refused(
+    minimal_raw: dict[str, Any],
+) -> None:
+    settings = validate(minimal_raw, "t")
+    theirs = DataVolumeNow("v", settings.region, 20, tags=("customer-a-staging", "tunedstack"))
+    ours = DataVolumeNow("v", settings.region, 20, tags=("customer-a-staging-eu", "tunedstack"))
+    (problem,) = volume_problems(settings, theirs, "customer-a-staging-eu")
+    assert "already another stack's volume (tagged customer-a-staging)" in str(problem)
+    assert volume_problems(settings, ours, "customer-a-staging-eu") == []
