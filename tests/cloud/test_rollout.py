@@ -18,7 +18,7 @@ from components.model.render import Rendered, Secrets, render_files
 from components.model.settings import Settings, load_stack_file
 from components.model.sizing import size
 from tests.namespace import needs_namespace, run_steps, stage, write_files
-from tests.pulumi_program import REPO, run_body
+from tests.pulumi_program import REPO, Registration, run_body
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfTheBox000000000000000000000000"
 
@@ -49,7 +49,8 @@ def test_command_names_the_content_and_the_instance() -> None:
     assert "# tunedstack content abc123 on instance 42" in rollout_script("abc123", "42")
 
 
-def _component(rendered: Rendered, instance_id: int) -> dict[str, object]:
+def _command(rendered: Rendered, instance_id: int) -> Registration:
+    """The rollout's command as the component registers it."""
     run = run_body(
         "t",
         {},
@@ -64,7 +65,11 @@ def _component(rendered: Rendered, instance_id: int) -> dict[str, object]:
     )
     command = run.one("command:remote:Command")
     assert {"stdin", "connection"} <= command.secret_paths
-    return command.inputs
+    return command
+
+
+def _component(rendered: Rendered, instance_id: int) -> dict[str, object]:
+    return _command(rendered, instance_id).inputs
 
 
 def test_component_hands_files_as_secret_stdin_to_the_pinned_host(staging: Settings) -> None:
@@ -84,19 +89,7 @@ def test_the_rollout_output_is_secret_and_no_previous_output_goes_back(staging: 
     """pulumi-command keeps stdout and stderr in the state in plain text unless they are listed
     as additional secret outputs, and sends the previous ones back as environment variables
     (PULUMI_COMMAND_STDOUT/STDERR) unless told not to (commandOutputs.go: unset means yes)."""
-    run = run_body(
-        "t",
-        {},
-        lambda: Rollout(
-            "t",
-            pulumi.Output.from_input("203.0.113.10"),
-            pulumi.Output.from_input(HOST_KEY),
-            pulumi.Output.secret("deploy-private-key"),
-            pulumi.Output.from_input(4242),
-            pulumi.Output.from_input(_render(staging)),
-        ),
-    )
-    command = run.one("command:remote:Command")
+    command = _command(_render(staging), 4242)
     assert command.inputs["addPreviousOutputInEnv"] is False
     assert {"stdout", "stderr"} <= set(command.additional_secret_outputs)
 

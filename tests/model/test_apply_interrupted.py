@@ -20,7 +20,7 @@ from components.model.layout import PATHS
 from components.model.render import Rendered, Secrets, render_files
 from components.model.settings import Settings, load_stack_file
 from components.model.sizing import size
-from tests.namespace import needs_namespace, run_steps, stage, write_files
+from tests.namespace import Run, needs_namespace, run_steps, stage, write_files
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,14 +71,15 @@ APPLY_GROUP = "$(cut -d' ' -f5 /proc/$$/stat)"
 KILL_APPLY = f"kill -KILL -- -{APPLY_GROUP}"
 
 
-def _inspect() -> str:
+def _inspect(tmp_path: Path) -> str:
     """Shell printing what the assertions read: every managed file's hash, mode and owner, the
-    state folder, any temp file left beside a managed one."""
+    state folder, any temp file left beside a managed one, any unit left failed."""
     return (
         f"{{ awk '{{print $4}}' {PATHS.manifest}; echo {PATHS.manifest}; }} | while read -r p; do "
         "echo \"file $(sha256sum < $p | cut -d' ' -f1) $(stat -c '%a %U:%G' $p) $p\"; done; "
         f"echo state $(ls -A {PATHS.staging_dir}); "
-        "find /etc /usr/local /opt /root -name '.tunedstack.*' -printf 'temp %p\\n'"
+        "find /etc /usr/local /opt /root -name '.tunedstack.*' -printf 'temp %p\\n'; "
+        f"for u in {tmp_path}/stubs/units/*.failed; do [ -e $u ] && echo failed $u; done; true"
     )
 
 
@@ -87,10 +88,11 @@ class Box:
     files: dict[str, tuple[str, str]]  # path -> (sha256, "mode owner")
     state: set[str]
     temps: list[str]
+    failed_units: list[str]
 
     @classmethod
     def parse(cls, output: str) -> Box:
-        files, state, temps = {}, set(), []
+        files, state, temps, failed = {}, set(), [], []
         for line in output.splitlines():
             kind, _, rest = line.partition(" ")
             if kind == "file":
@@ -100,7 +102,15 @@ class Box:
                 state = set(rest.split())
             elif kind == "temp":
                 temps.append(rest)
-        return cls(files, state, temps)
+            elif kind == "failed":
+                failed.append(rest)
+        return cls(files, state, temps, failed)
+
+    def assert_clean(self) -> None:
+        """Nothing but state in /var/lib/tunedstack, no temp file, every unit active."""
+        assert self.state <= STATE_ONLY, self.state
+        assert self.temps == []
+        assert self.failed_units == []
 
     def render_held(self, *renders: Rendered) -> int | None:
         """Which of `renders` the box holds, every file of it with its mode and owner."""
@@ -121,16 +131,6 @@ class Box:
         }
 
 
-def _assert_clean(box: Box, failed_units: str) -> None:
-    assert box.state <= STATE_ONLY, box.state
-    assert box.temps == []
-    assert failed_units.strip() == "", f"units left failed: {failed_units}"
-
-
-def _failed_units(tmp_path: Path) -> str:
-    return f"echo; ls {tmp_path}/stubs/units | grep failed || true"
-
-
 # Where the apply is SIGKILLed, as (recorder or wrapper, its bash): the daemons' checks of the
 # staged files; the install, some files replaced and the next being written; the actions, with
 # PostgreSQL already reloaded on its new file and Redis being restarted.
@@ -144,6 +144,29 @@ CUTS = {
     ),
     "act": ("systemctl", 'case "$1 $2" in "restart redis-server.service") {cut} ;; esac'),
 }
+
+
+def _killed_then(tmp_path: Path, where: str, after: str) -> tuple[Run, Run, Box]:
+    """First boot on v1, then `--from v2` SIGKILLed once at `where`, then `after`: the killed
+    run, the next one and the box it left."""
+    scripts, wraps = _cut(tmp_path, where)
+    # The first boot is not cut: the cut is armed once it is done.
+    arm = f"rm -f {tmp_path}/chowns {tmp_path}/cut"
+    boot, killed, after_run, inspect = run_steps(
+        tmp_path,
+        [
+            f"touch {tmp_path}/cut && {write_files(tmp_path / 'v1')} && {PATHS.apply_script}",
+            f"{arm} && {PATHS.apply_script} --from {tmp_path / 'v2'}",
+            after,
+            _inspect(tmp_path),
+        ],
+        scripts=scripts,
+        wraps=wraps,
+    )
+    assert boot.ok, boot.output
+    assert killed.output.endswith("rc=137\n"), killed.output
+    assert "was killed by signal 9" in killed.output
+    return killed, after_run, Box.parse(inspect.output)
 
 
 def _cut(tmp_path: Path, where: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -160,32 +183,17 @@ def test_an_apply_killed_then_rolled_out_again_ends_on_the_new_render(
     """The rollout is retried with the same bundle (as `pulumi up` run again does): the box ends
     on the new files, acted on, whatever state the killed run left."""
     _v1, v2 = versions
-    scripts, wraps = _cut(tmp_path, where)
-    # The first boot is not cut: the cut is armed once it is done.
-    arm = f"rm -f {tmp_path}/chowns; rm -f {tmp_path}/cut"
-    boot, killed, retried, inspect = run_steps(
-        tmp_path,
-        [
-            f"touch {tmp_path}/cut && {write_files(tmp_path / 'v1')} && {PATHS.apply_script}",
-            f"{arm} && {PATHS.apply_script} --from {tmp_path / 'v2'}",
-            f"{PATHS.apply_script} --from {tmp_path / 'v2'}",
-            _inspect() + "; " + _failed_units(tmp_path),
-        ],
-        scripts=scripts,
-        wraps=wraps,
+    _, retried, box = _killed_then(
+        tmp_path, where, f"{PATHS.apply_script} --from {tmp_path / 'v2'}"
     )
-    assert boot.ok, boot.output
-    assert killed.output.endswith("rc=137\n"), killed.output
-    assert "was killed by signal 9" in killed.output
     assert retried.ok, retried.output
     if where != "check":
         assert "an earlier apply was cut off" in retried.output
     # Every change of v2 acted on, the ones the killed run may have started too.
     assert "systemctl restart redis-server.service" in retried.changes
     assert "systemctl reload-or-restart haproxy.service" in retried.changes
-    box = Box.parse(inspect.output)
     assert box.files == Box.expected(v2)
-    _assert_clean(box, inspect.output.split("\n\n")[-1].removesuffix("rc=0\n"))
+    box.assert_clean()
 
 
 @pytest.mark.parametrize("where", ["install", "act"])
@@ -195,26 +203,12 @@ def test_an_apply_killed_then_any_apply_puts_the_last_completed_change_back(
     """The next run is a plain apply (an operator's, or a first boot's): it finds the journal,
     puts back every file of the cut-off change, and acts on them."""
     v1, _v2 = versions
-    scripts, wraps = _cut(tmp_path, where)
-    arm = f"rm -f {tmp_path}/chowns; rm -f {tmp_path}/cut"
-    _, killed, recovered, inspect = run_steps(
-        tmp_path,
-        [
-            f"touch {tmp_path}/cut && {write_files(tmp_path / 'v1')} && {PATHS.apply_script}",
-            f"{arm} && {PATHS.apply_script} --from {tmp_path / 'v2'}",
-            PATHS.apply_script,
-            _inspect() + "; " + _failed_units(tmp_path),
-        ],
-        scripts=scripts,
-        wraps=wraps,
-    )
-    assert killed.output.endswith("rc=137\n"), killed.output
+    _, recovered, box = _killed_then(tmp_path, where, PATHS.apply_script)
     assert recovered.ok, recovered.output
     assert "recovered: every file is back as it was before that change" in recovered.output
     assert "systemctl restart redis-server.service" in recovered.changes
-    box = Box.parse(inspect.output)
     assert box.files == Box.expected(v1)
-    _assert_clean(box, inspect.output.split("\n\n")[-1].removesuffix("rc=0\n"))
+    box.assert_clean()
 
 
 def _refuses_redis_on(policy: str) -> str:
@@ -238,7 +232,7 @@ def test_a_failed_change_whose_reader_went_away_is_still_rolled_back(
             f"{write_files(tmp_path / 'v1')} && {PATHS.apply_script}",
             f"{PATHS.apply_script} --from {tmp_path / 'v2'} | head -c 20",
             f"{PATHS.apply_script} && cat {PATHS.log_dir}/*.log",
-            _inspect() + "; " + _failed_units(tmp_path),
+            _inspect(tmp_path),
         ],
         scripts={"systemctl": _refuses_redis_on("allkeys-lfu")},
     )
@@ -247,7 +241,7 @@ def test_a_failed_change_whose_reader_went_away_is_still_rolled_back(
     assert "rolled back: the box serves the files it had before this change" in after.output
     box = Box.parse(inspect.output)
     assert box.files == Box.expected(v1)
-    _assert_clean(box, inspect.output.split("\n\n")[-1].removesuffix("rc=0\n"))
+    box.assert_clean()
 
 
 def test_a_hangup_stops_neither_the_apply_nor_its_bookkeeping(
@@ -267,7 +261,7 @@ def test_a_hangup_stops_neither_the_apply_nor_its_bookkeeping(
             f"{arm} && bash -c 'echo $$ > {caller}; exec {PATHS.apply_script} --from "
             f"{tmp_path / 'v2'}' > {tmp_path}/caller.out 2>&1; echo caller $?",
             f"{PATHS.apply_script} --from {tmp_path / 'v2'}",
-            _inspect() + "; " + _failed_units(tmp_path),
+            _inspect(tmp_path),
             f"grep -c '^applied ' {PATHS.log_dir}/*.log",
         ],
         scripts={"systemctl": f'case "$1 $2" in "restart redis-server.service") {hangup} ;; esac'},
@@ -279,7 +273,7 @@ def test_a_hangup_stops_neither_the_apply_nor_its_bookkeeping(
     assert [line.split(":")[-1] for line in logs.output.splitlines()] == ["1", "1", "1", "rc=0"]
     box = Box.parse(inspect.output)
     assert box.files == Box.expected(v2)
-    _assert_clean(box, inspect.output.split("\n\n")[-1].removesuffix("rc=0\n"))
+    box.assert_clean()
 
 
 def test_the_candidate_redis_never_holds_the_lock(
