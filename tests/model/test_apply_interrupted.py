@@ -169,10 +169,13 @@ def _killed_then(tmp_path: Path, where: str, after: str) -> tuple[Run, Run, Box]
     return killed, after_run, Box.parse(inspect.output)
 
 
-def _cut(tmp_path: Path, where: str) -> tuple[dict[str, str], dict[str, str]]:
-    """The `scripts` and `wraps` of run_steps that SIGKILL the apply once at `where`."""
+def _cut(
+    tmp_path: Path, where: str, what: str = KILL_APPLY
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The `scripts` and `wraps` of run_steps that do `what` (SIGKILL the apply) once at
+    `where`."""
     name, bash = CUTS[where]
-    hook = bash.format(cut=_once(tmp_path, KILL_APPLY), tmp=tmp_path)
+    hook = bash.format(cut=_once(tmp_path, what), tmp=tmp_path)
     return ({}, {name: hook}) if name == "chown" else ({name: hook}, {})
 
 
@@ -244,32 +247,52 @@ def test_a_failed_change_whose_reader_went_away_is_still_rolled_back(
     box.assert_clean()
 
 
-def test_a_hangup_stops_neither_the_apply_nor_its_bookkeeping(
-    tmp_path: Path, versions: tuple[Rendered, Rendered]
+def _caller_cut_off(tmp_path: Path, how: str) -> tuple[str, str]:
+    """The step that runs the apply as a rollout's caller would, and the bash that cuts that
+    caller off: a SIGHUP to it and to the apply (what sshd or a closing terminal sends), or the
+    reader of its output gone (a dropped SSH link)."""
+    caller, reader = tmp_path / "caller.pid", tmp_path / "reader.pid"
+    apply = f"{PATHS.apply_script} --from {tmp_path / 'v2'}"
+    if how == "hangup":
+        # The caller's output elsewhere: its `tail`, left behind, writes on until the apply ends.
+        step = f"bash -c 'echo $$ > {caller}; exec {apply}' > {tmp_path}/caller.out 2>&1"
+        cut = f"trap '' HUP; kill -HUP -- -{APPLY_GROUP}; kill -HUP $(cat {caller})"
+    else:
+        step = f"{apply} | (echo $BASHPID > {reader}; exec cat > /dev/null)"
+        cut = f"while [ ! -s {reader} ]; do sleep 0.05; done; kill -KILL $(cat {reader})"
+    return f"{step}; echo caller $?", cut
+
+
+@pytest.mark.parametrize("where", list(CUTS))
+@pytest.mark.parametrize("how", ["hangup", "reader gone"])
+def test_a_caller_cut_off_at_any_phase_leaves_the_apply_to_finish(
+    tmp_path: Path, versions: tuple[Rendered, Rendered], how: str, where: str
 ) -> None:
-    """SIGHUP to the caller and to the apply mid-change (what a closing terminal or sshd sends):
-    the caller goes, the apply finishes the change."""
+    """The rollout's caller goes at the apply's checks, install or actions: the apply, detached,
+    finishes the change on its own, and the next rollout of the same files finds nothing to do."""
     _v1, v2 = versions
-    caller = tmp_path / "caller.pid"
-    hangup = _once(tmp_path, f"trap '' HUP; kill -HUP -- -{APPLY_GROUP}; kill -HUP $(cat {caller})")
-    arm = f"rm -f {tmp_path}/cut"
-    _, hung_up, after, inspect, logs = run_steps(
+    step, cut = _caller_cut_off(tmp_path, how)
+    scripts, wraps = _cut(tmp_path, where, cut)
+    arm = f"rm -f {tmp_path}/chowns {tmp_path}/cut"
+    _, cut_off, after, inspect, logs = run_steps(
         tmp_path,
         [
             f"touch {tmp_path}/cut && {write_files(tmp_path / 'v1')} && {PATHS.apply_script}",
-            # The caller's output elsewhere: its `tail`, left behind, writes on.
-            f"{arm} && bash -c 'echo $$ > {caller}; exec {PATHS.apply_script} --from "
-            f"{tmp_path / 'v2'}' > {tmp_path}/caller.out 2>&1; echo caller $?",
+            f"{arm} && {step}",
             f"{PATHS.apply_script} --from {tmp_path / 'v2'}",
             _inspect(tmp_path),
             f"grep -c '^applied ' {PATHS.log_dir}/*.log",
         ],
-        scripts={"systemctl": f'case "$1 $2" in "restart redis-server.service") {hangup} ;; esac'},
+        scripts=scripts,
+        wraps=wraps,
     )
-    assert "\ncaller 129\n" in hung_up.output, hung_up.output
-    # The hung-up run finished the change: the next finds nothing to do.
+    assert (tmp_path / "cut").exists(), "the cut never came"
+    if how == "hangup":
+        assert "caller 129\n" in cut_off.output, cut_off.output
+    # The cut-off run finished the change: the next finds nothing to do.
     assert after.ok, after.output
     assert "installed " not in after.output and "changed " not in after.output
+    assert "cut off" not in after.output
     assert [line.split(":")[-1] for line in logs.output.splitlines()] == ["1", "1", "1", "rc=0"]
     box = Box.parse(inspect.output)
     assert box.files == Box.expected(v2)
@@ -289,6 +312,8 @@ def test_the_candidate_redis_never_holds_the_lock(
         """
 for _ in $(seq 1 600); do
     for r in $(pgrep -x redis-server); do
+        # This test's own (another suite may be running its candidates beside it).
+        [ "$(readlink /proc/$r/ns/mnt)" = "$(readlink /proc/self/ns/mnt)" ] || continue
         p=$r
         while [ "$p" -gt 1 ]; do
             p=$(cut -d' ' -f4 /proc/$p/stat)

@@ -7,14 +7,22 @@ change the running system (systemctl, sysctl, systemd-tmpfiles, runuser) are rec
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from components.model.layout import PATHS
-from components.model.render import Rendered, Secrets, render_files
-from components.model.settings import Settings, SysctlOverride, load_stack_file
+from components.model.render import LOG_KEEP_DAYS, Rendered, Secrets, render_files
+from components.model.settings import (
+    AppSettings,
+    GitSource,
+    Settings,
+    SysctlOverride,
+    load_stack_file,
+)
 from components.model.sizing import size
 from tests.namespace import Run, needs_namespace, run_steps, stage, write_files
 
@@ -403,3 +411,79 @@ def test_the_drift_check_names_every_file_that_changed_since_it_was_applied(
     assert f"drifted {PATHS.redis_conf}: content changed since it was applied" in report
     assert f"drifted {PATHS.sysctl_conf}: missing" in report
     assert f"drifted {PATHS.gunicorn_conf}: owner root:root is now nobody:root" in report
+
+
+def test_a_mode_or_owner_change_alone_is_applied_and_acted_on(
+    tmp_path: Path, staging: Settings
+) -> None:
+    v1 = _render(staging)
+    stricter = tuple(
+        replace(f, mode="0640") if f.path == PATHS.haproxy_cfg else f for f in v1.files
+    )
+    manifest = "".join(f.manifest_line() + "\n" for f in stricter if f.path != PATHS.manifest)
+    v2 = replace(
+        v1,
+        files=tuple(
+            replace(f, content=manifest) if f.path == PATHS.manifest else f for f in stricter
+        ),
+    )
+    first, second = _two_versions(tmp_path, v1, v2)
+    _, rollout = _run_steps(
+        tmp_path,
+        [
+            _first_boot(first),
+            f"{PATHS.apply_script} --from {second} && stat -c %a {PATHS.haproxy_cfg}",
+        ],
+    )
+    assert rollout.ok, rollout.output
+    assert rollout.output.splitlines()[-2] == "640"
+    assert f"installed {PATHS.haproxy_cfg}" in rollout.output
+    assert rollout.changes == ["systemctl reload-or-restart haproxy.service"]
+
+
+def test_a_file_that_leaves_the_manifest_is_removed_or_the_distributions_copy_put_back(
+    tmp_path: Path, staging: Settings
+) -> None:
+    """A private repository's deploy key goes when the app no longer needs it; the tuned
+    redis.conf, which replaced Debian's own, gives Debian's back when the stack turns stock."""
+    private = staging.model_copy(
+        update={
+            "app": AppSettings(git=GitSource(url="git@github.com:acme/shop.git", deploy_key=True))
+        }
+    )
+    stock = staging.model_copy(update={"tuning": "stock"})
+    v1, v2 = _render(private), _render(stock)
+    assert PATHS.app_deploy_key in v1.by_path() and PATHS.app_deploy_key not in v2.by_path()
+    assert PATHS.redis_conf in v1.by_path() and PATHS.redis_conf not in v2.by_path()
+    first, second = _two_versions(tmp_path, v1, v2)
+    debian = Path(PATHS.redis_conf).read_bytes()
+    boot, switched, after = _run_steps(
+        tmp_path,
+        [
+            f"{first}{PATHS.apply_script} --from {first} && test -e {PATHS.app_deploy_key}",
+            f"{PATHS.apply_script} --from {second}",
+            f"test ! -e {PATHS.app_deploy_key} && sha256sum < {PATHS.redis_conf}",
+        ],
+    )
+    assert boot.ok, boot.output
+    assert switched.ok, switched.output
+    assert f"retired {PATHS.app_deploy_key}: removed" in switched.output
+    assert f"retired {PATHS.redis_conf}: the distribution's copy is back" in switched.output
+    assert after.ok, after.output
+    assert after.output.split()[0] == hashlib.sha256(debian).hexdigest()
+
+
+def test_logs_of_detached_runs_are_kept_thirty_days(tmp_path: Path, staging: Settings) -> None:
+    v1 = _render(staging)
+    _stage(v1, tmp_path / "v1")
+    old, recent = f"{PATHS.log_dir}/old.log", f"{PATHS.log_dir}/recent.log"
+    (_, run) = _run_steps(
+        tmp_path,
+        [
+            _first_boot(tmp_path / "v1"),
+            f"touch -d '{LOG_KEEP_DAYS + 1} days ago' {old} && touch -d '{LOG_KEEP_DAYS - 1} days "
+            f"ago' {recent} && {PATHS.apply_script} && ls {PATHS.log_dir}",
+        ],
+    )
+    assert run.ok, run.output
+    assert "old.log" not in run.output and "recent.log" in run.output
