@@ -55,21 +55,20 @@ WRITES = 5
 # The steps of `rehearse`, in order; `bench` shares the first three.
 PREPARE_STEPS = ("host packages", "base image", "accelerator")
 REHEARSE_STEPS = (*PREPARE_STEPS, "first boot", "reboot", "replacement", "day-2")
-# What each step took when measured (`bin/tunedstack rehearse --stack staging` from a fresh
-# clone, 2 vCPUs under TCG: the preparation on 2026-12-01; the VM phases on 2026-12-07, the
-# reboot being a power cut mid-apply and a rollout since, while other tests ran on the host);
-# a later run on the same machine says what it took.
+# What each step took when measured (2 vCPUs under TCG: the preparation from a fresh clone on
+# 2026-12-01; the VM phases inside `.ci/run` from a fresh clone on 2026-12-07, the reboot being a
+# power cut mid-apply and a rollout since); a later run on the same machine says what it took.
 MEASURED_S = {
     "host packages": 11.0,  # the four and their dependencies, from a Debian mirror close by
     "accelerator": 30.0,  # the KVM probe's timeout, where KVM guests do not boot
     "base image": 123.0,  # debootstrap downloading every package, with a cold cache
-    "tcg first boot": 456.0,
-    "tcg reboot": 231.0,
-    "tcg replacement": 468.0,
-    "tcg day-2": 198.0,
-    # `bin/test -m vm tests/tools/bench` (the smoke benchmark), same machine and day
-    "tcg bench stock box": 160.0,
-    "tcg bench tuned box": 202.0,
+    "tcg first boot": 343.0,
+    "tcg reboot": 176.0,
+    "tcg replacement": 336.0,
+    "tcg day-2": 245.0,
+    # the smoke benchmark inside the same `.ci/run`
+    "tcg bench stock box": 232.0,
+    "tcg bench tuned box": 345.0,
 }
 
 
