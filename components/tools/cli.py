@@ -168,6 +168,7 @@ def _bench(args: argparse.Namespace) -> int:
         restarts=(SMOKE_RESTARTS if args.smoke else RestartsProfile())
         if args.profile == "restarts"
         else None,
+        rig=args.rig,
     )
     print(run.summary())
     figure = f" and {run.figure}" if run.figure else ""
@@ -250,10 +251,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rehearse.set_defaults(handler=_rehearse)
 
-    bench_cmd = sub.add_parser(
-        "bench", help="load-test the stock and the tuned box in the VM, side by side"
-    )
+    bench_cmd = sub.add_parser("bench", help="load-test the stock and the tuned box, side by side")
     _stack_args(bench_cmd)
+    bench_cmd.add_argument(
+        "--rig",
+        choices=("vm", "host"),
+        default="vm",
+        help="where the boxes run: `vm`, the first boot in an emulated guest, or `host`, the "
+        "rendered files served by the real daemons on this machine's own cores in private "
+        "namespaces and a cgroup (no emulation; kernel settings only those a network namespace "
+        "holds; not the restarts profile) (default: vm)",
+    )
     seed, c10k, smoke_seed, smoke_c10k = SeedProfile(), C10kProfile(), SMOKE_SEED, SMOKE_C10K
     bench_cmd.add_argument(
         "--profile",

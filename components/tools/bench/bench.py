@@ -14,14 +14,15 @@ import subprocess
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from multiprocessing.queues import Queue
 from pathlib import Path
 from queue import Empty
-from typing import Any
+from typing import Any, Protocol
 
+from components.model.render import Secrets
 from components.model.settings import MAX_TYPICAL_RESPONSE_MS, Settings, load_stack_file
 from components.model.sizing import size
 from components.tools.bench.c10k import run_c10k
@@ -54,9 +55,10 @@ def bench_steps(
     c10k: C10kProfile | None,
     sweep: SweepProfile | None = None,
     restarts: RestartsProfile | None = None,
+    rig: str = "vm",
 ) -> tuple[str, ...]:
-    """The benchmark's steps in order: the rehearsal's preparation, then per mode its box and
-    each profile run, then the results."""
+    """The benchmark's steps in order: on the VM rig the rehearsal's preparation, then per mode
+    its box and each profile run, then the results."""
     per_mode = [
         (
             f"{mode} box",
@@ -70,16 +72,18 @@ def bench_steps(
         )
         for mode in MODES
     ]
-    return (*PREPARE_STEPS, *(step for steps in per_mode for step in steps), "results")
+    prepare = PREPARE_STEPS if rig == "vm" else ()
+    return (*prepare, *(step for steps in per_mode for step in steps), "results")
 
 
 class ConnectionSampler:
-    """Established connections on the guest's port 80, sampled every 2 s over one SSH session."""
+    """Established connections on the box's port 80, sampled every 2 s by one shell on the box
+    (over SSH on a VM, nsenter on the host rig)."""
 
-    def __init__(self, vm: Vm) -> None:
+    def __init__(self, shell_base: list[str]) -> None:
         script = "while true; do ss -Htn state established '( sport = :80 )' | wc -l; sleep 2; done"
         self.process = subprocess.Popen(
-            [*vm.ssh_base(), script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            [*shell_base, script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
         )
         self.peak = 0
         self.thread = threading.Thread(target=self._read, daemon=True)
@@ -142,6 +146,56 @@ class GuestJournal:
             timeout=120,
         ).stdout
         return guest_jobs(journal, self.since_us)
+
+
+class CpuReader(Protocol):
+    def read(self) -> CpuReading: ...
+
+    def close(self) -> None: ...
+
+
+class JobRecord(Protocol):
+    def jobs(self) -> Sequence[GuestJob]: ...
+
+
+class NoJobs:
+    """A box with no systemd (the host rig's): no timer can start a job during a load."""
+
+    def jobs(self) -> list[GuestJob]:
+        return []
+
+
+class BoxUnderLoad(Protocol):
+    """What a profile run needs of a box, on either rig."""
+
+    @property
+    def target(self) -> str: ...
+
+    def shell_base(self) -> list[str]: ...
+
+    def meter(self) -> CpuReader: ...
+
+    def journal(self) -> JobRecord: ...
+
+
+@dataclass
+class VmUnderLoad:
+    """A booted VM as a box under load: the load link's far end, SSH for its shell, its
+    guest's /proc/stat and its QEMU process for the CPU, systemd's journal for its jobs."""
+
+    vm: Vm
+    target: str = LOAD_LINK.guest_ip
+
+    def shell_base(self) -> list[str]:
+        return self.vm.ssh_base()
+
+    def meter(self) -> CpuMeter:
+        if self.vm.process is None:
+            raise RuntimeError("the box's QEMU process is not running")
+        return CpuMeter(self.vm.ssh_base(), self.vm.process.pid)
+
+    def journal(self) -> GuestJournal:
+        return GuestJournal(self.vm)
 
 
 @dataclass
@@ -226,7 +280,13 @@ def hold_line(result: ProfileResult) -> list[str]:
 
 
 def cpu_text(cpu: dict[str, float], guest_ms_per_served: float) -> str:
-    """A metered window's CPU (cpu.WindowCpu as stored), in cores."""
+    """A metered window's CPU (cpu.WindowCpu as stored), in cores. A host rig's box has no QEMU
+    threads (both 0): its line names the box's cgroup instead."""
+    if cpu["vcpu_thread_cores"] == 0 and cpu["qemu_other_cores"] == 0:
+        return (
+            f"box {cpu['guest_busy_cores']:.2f} cores ({guest_ms_per_served:.1f} ms a served "
+            f"request), generator {cpu['generator_cores']:.2f}, host {cpu['host_busy_cores']:.2f}"
+        )
     return (
         f"guest {cpu['guest_busy_cores']:.2f} cores ({guest_ms_per_served:.1f} ms a served "
         f"request), host: vCPU threads {cpu['vcpu_thread_cores']:.2f}, QEMU's other threads "
@@ -287,19 +347,145 @@ def _profile_step(
     name: str,
     detail: str,
     expected_s: float,
-    vm: Vm,
+    box: BoxUnderLoad,
     load: Callable[[], ProfileResult],
     results: list[ProfileResult],
 ) -> None:
     """One profile run against one box, as a step; the box's connections sampled meanwhile."""
     with progress.step(name, detail, expected_s=expected_s) as outcome:
-        journal = GuestJournal(vm)
-        sampler = ConnectionSampler(vm)
+        journal = box.journal()
+        sampler = ConnectionSampler(box.shell_base())
         result = load()
         result.peak_connections = sampler.stop()
         result.extra["guest_jobs"] = [asdict(job) for job in journal.jobs()]
         results.append(result)
         outcome.summary = result_line(result)
+
+
+@dataclass
+class ProfileRuns:
+    """The profiles of one run, and what the first box measured for the others."""
+
+    seed: SeedProfile | None
+    c10k: C10kProfile | None
+    sweep: SweepProfile | None
+    restarts: RestartsProfile | None
+    out: Path
+    capacity: float | None = None
+
+    @classmethod
+    def of(
+        cls,
+        seed: SeedProfile | None,
+        c10k: C10kProfile | None,
+        sweep: SweepProfile | None,
+        restarts: RestartsProfile | None,
+        out: Path,
+    ) -> ProfileRuns:
+        capacity = sweep.capacity_rps if sweep else None
+        return cls(seed, c10k, sweep, restarts, out, capacity)
+
+    def settings_for(
+        self, base: Settings, mode: str, progress: Progress, meta: dict[str, Any]
+    ) -> Settings:
+        """The mode's settings; a box after the first told the capacity the first measured."""
+        settings = base.model_copy(update={"tuning": mode})
+        if mode != MODES[0] and self.capacity is not None:
+            settings = told_the_measured_capacity(settings, self.capacity)
+            ms = settings.workload.typical_response_ms
+            progress.note(
+                f"sizing the {mode} box for a {ms} ms response time, from "
+                f"{self.capacity:.1f} req/s (the stack says {base.workload.typical_response_ms} "
+                "ms)"
+            )
+            meta[f"{mode}_typical_response_ms"] = ms
+        return settings
+
+    def run(
+        self,
+        box: BoxUnderLoad,
+        mode: str,
+        secrets: Secrets,
+        progress: Progress,
+        results: list[ProfileResult],
+        meta: dict[str, Any],
+        vm: Vm | None = None,
+    ) -> None:
+        """Each profile against this box, in the order `bench_steps` names them."""
+        target = box.target
+        headers = "".join(f"{k}: {v}\r\n" for k, v in hits_headers(secrets).items())
+        seed, c10k, sweep, restarts = self.seed, self.c10k, self.sweep, self.restarts
+        if self.capacity is None and capacity_measured(seed, sweep):
+            probe = sweep or SweepProfile()
+            with progress.step(
+                "capacity", f"{probe.capacity_clients} clients back to back on {probe.path}"
+            ) as measured:
+                self.capacity = served_capacity(
+                    capacity_of(target, 80, probe, headers), mode, probe
+                )
+                measured.summary = f"{self.capacity:.1f} req/s, on the {mode} box"
+            meta["sweep_capacity_rps"] = round(self.capacity, 1)
+            meta["sweep_capacity_measured_on"] = mode
+        capacity = self.capacity
+        if seed is not None and capacity is not None:
+            seed = seed.at_capacity(capacity)
+            meta["seed_think_time_s"] = round(seed.think_time_s, 3)
+            meta["seed_offered_at_peak_rps"] = round(seed.clients / seed.think_time_s, 1)
+        if seed is not None:
+            _profile_step(
+                progress,
+                f"{mode} seed",
+                f"{seed.clients} clients, {seed.ramp_s:.0f} s ramp, {seed.hold_s:.0f} s hold, "
+                f"{seed.think_time_s:.1f} s think time",
+                seed.duration_s,
+                box,
+                partial(
+                    run_seed,
+                    seed,
+                    f"http://{target}",
+                    mode,
+                    self.out / "raw",
+                    hits_token=secrets.hits_token,
+                ),
+                results,
+            )
+        if c10k is not None:
+            _profile_step(
+                progress,
+                f"{mode} C10K",
+                f"{c10k.connections} connections, {c10k.hold_s:.0f} s hold",
+                c10k.duration_s,
+                box,
+                partial(metered, box, partial(run_c10k, c10k, target, 80, mode, 0)),
+                results,
+            )
+        if sweep is not None and capacity is not None:
+            _profile_step(
+                progress,
+                f"{mode} sweep",
+                f"{len(sweep.multipliers)} steps of {sweep.step_s:.0f} s, "
+                f"{sweep.multipliers[0]:g}x to {sweep.multipliers[-1]:g}x {capacity:.0f} req/s",
+                sweep.duration_s,
+                box,
+                partial(
+                    metered, box, partial(run_sweep, sweep, target, 80, mode, capacity, headers)
+                ),
+                results,
+            )
+        if restarts is not None:
+            if vm is None:
+                raise RuntimeError("the restarts profile runs on the VM rig only")
+            # Last: it restarts the app between windows (and puts its config back).
+            _profile_step(
+                progress,
+                f"{mode} restarts",
+                f"{restarts.rounds} x 2 windows of {restarts.window_s:.0f} s, recycling off "
+                f"and every {restarts.forced_max_requests} requests",
+                restarts.duration_s,
+                box,
+                partial(run_restarts, restarts, vm, target, 80, mode, headers),
+                results,
+            )
 
 
 def measure(
@@ -318,18 +504,10 @@ def measure(
     """Each mode in turn: boot its box with the load link, run the profiles over the link."""
     results: list[ProfileResult] = []
     vms: dict[str, Any] = {}
-    capacity = sweep.capacity_rps if sweep else None
+    runs = ProfileRuns.of(seed, c10k, sweep, restarts, out)
     target = LOAD_LINK.guest_ip
     for mode in MODES:
-        settings = base.model_copy(update={"tuning": mode})
-        if mode != MODES[0] and capacity is not None:
-            settings = told_the_measured_capacity(settings, capacity)
-            ms = settings.workload.typical_response_ms
-            progress.note(
-                f"sizing the {mode} box for a {ms} ms response time, from {capacity:.1f} req/s "
-                f"(the stack says {base.workload.typical_response_ms} ms)"
-            )
-            vms[f"{mode}_typical_response_ms"] = ms
+        settings = runs.settings_for(base, mode, progress, vms)
         rehearsal = Rehearsal(root, stack, progress=progress, override=settings)
         folder = rehearsal.run_folder()
         vm: Vm | None = None
@@ -345,76 +523,7 @@ def measure(
                 status, body = http_json(f"http://{target}/healthz")
                 if status != 200:
                     raise RuntimeError(f"the {mode} box is not healthy over the load link: {body}")
-            headers = "".join(f"{k}: {v}\r\n" for k, v in hits_headers(rehearsal.secrets).items())
-            if capacity is None and capacity_measured(seed, sweep):
-                probe = sweep or SweepProfile()
-                with progress.step(
-                    "capacity", f"{probe.capacity_clients} clients back to back on {probe.path}"
-                ) as measured:
-                    capacity = served_capacity(capacity_of(target, 80, probe, headers), mode, probe)
-                    measured.summary = f"{capacity:.1f} req/s, on the {mode} box"
-                vms["sweep_capacity_rps"] = round(capacity, 1)
-                vms["sweep_capacity_measured_on"] = mode
-            if seed is not None and capacity is not None:
-                seed = seed.at_capacity(capacity)
-                vms["seed_think_time_s"] = round(seed.think_time_s, 3)
-                vms["seed_offered_at_peak_rps"] = round(seed.clients / seed.think_time_s, 1)
-            if seed is not None:
-                _profile_step(
-                    progress,
-                    f"{mode} seed",
-                    f"{seed.clients} clients, {seed.ramp_s:.0f} s ramp, {seed.hold_s:.0f} s hold, "
-                    f"{seed.think_time_s:.1f} s think time",
-                    seed.duration_s,
-                    vm,
-                    partial(
-                        run_seed,
-                        seed,
-                        f"http://{target}",
-                        mode,
-                        out / "raw",
-                        hits_token=rehearsal.secrets.hits_token,
-                    ),
-                    results,
-                )
-            if c10k is not None:
-                _profile_step(
-                    progress,
-                    f"{mode} C10K",
-                    f"{c10k.connections} connections, {c10k.hold_s:.0f} s hold",
-                    c10k.duration_s,
-                    vm,
-                    partial(metered, vm, mode, partial(run_c10k, c10k, target, 80, mode, 0)),
-                    results,
-                )
-            if sweep is not None and capacity is not None:
-                _profile_step(
-                    progress,
-                    f"{mode} sweep",
-                    f"{len(sweep.multipliers)} steps of {sweep.step_s:.0f} s, "
-                    f"{sweep.multipliers[0]:g}x to {sweep.multipliers[-1]:g}x {capacity:.0f} req/s",
-                    sweep.duration_s,
-                    vm,
-                    partial(
-                        metered,
-                        vm,
-                        mode,
-                        partial(run_sweep, sweep, target, 80, mode, capacity, headers),
-                    ),
-                    results,
-                )
-            if restarts is not None:
-                # Last: it restarts the app between windows (and puts its config back).
-                _profile_step(
-                    progress,
-                    f"{mode} restarts",
-                    f"{restarts.rounds} x 2 windows of {restarts.window_s:.0f} s, recycling off "
-                    f"and every {restarts.forced_max_requests} requests",
-                    restarts.duration_s,
-                    vm,
-                    partial(run_restarts, restarts, vm, target, 80, mode, headers),
-                    results,
-                )
+            runs.run(VmUnderLoad(vm), mode, rehearsal.secrets, progress, results, vms, vm)
         finally:
             if vm is not None:
                 vm.stop()
@@ -423,14 +532,15 @@ def measure(
 
 
 def metered(
-    vm: Vm, mode: str, load: Callable[[Callable[[], CpuReading]], ProfileResult]
+    box: BoxUnderLoad, load: Callable[[Callable[[], CpuReading]], ProfileResult]
 ) -> ProfileResult:
-    """A profile run whose windows (a sweep's steps, C10K's hold) read the CPU on the guest and,
-    for its QEMU process, on the host."""
-    if vm.process is None:
-        raise RuntimeError(f"the {mode} box's QEMU process is not running")
-    with CpuMeter(vm.ssh_base(), vm.process.pid) as meter:
+    """A profile run whose windows (a sweep's steps, C10K's hold) read the box's CPU and, on the
+    VM rig, its QEMU process's on the host."""
+    meter = box.meter()
+    try:
         return load(meter.read)
+    finally:
+        meter.close()
 
 
 MIN_CAPACITY_RPS = 1.0
@@ -453,23 +563,35 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # unwinds through `measure`, which stops its VM
 
 
-def _measure_in_private_network(queue: Queue[Any], parent: int, *args: Any) -> None:
-    """The child process: its own network namespace with the load link, then `measure`. A
-    parent killed outright sends it SIGTERM, which stops its VMs on the way out."""
+def _measure_in_private_network(
+    queue: Queue[Any],
+    parent: int,
+    enter: Callable[[], None],
+    measure_rig: Callable[..., tuple[list[ProfileResult], dict[str, Any]]],
+    *args: Any,
+) -> None:
+    """The child process: its own network namespace (`enter`), then the rig's measure. A
+    parent killed outright sends it SIGTERM, which stops its boxes on the way out."""
     signal.signal(signal.SIGTERM, _interrupt)
     signal_when_parent_dies(signal.SIGTERM, parent)
     try:
-        enter_private_network(LOAD_LINK)
-        queue.put(("ok", measure(*args)))
+        enter()
+        queue.put(("ok", measure_rig(*args)))
     except BaseException:  # the parent reports it; a child must not die silently
         queue.put(("error", traceback.format_exc()))
 
 
-def _in_child(args: tuple[Any, ...]) -> tuple[list[ProfileResult], dict[str, Any]]:
+def _in_child(
+    enter: Callable[[], None],
+    measure_rig: Callable[..., tuple[list[ProfileResult], dict[str, Any]]],
+    args: tuple[Any, ...],
+) -> tuple[list[ProfileResult], dict[str, Any]]:
     # fork, not spawn: the child is this process's single thread, so unshare() moves all of it.
     context = multiprocessing.get_context("fork")
     queue: Queue[Any] = context.Queue()
-    child = context.Process(target=_measure_in_private_network, args=(queue, os.getpid(), *args))
+    child = context.Process(
+        target=_measure_in_private_network, args=(queue, os.getpid(), enter, measure_rig, *args)
+    )
     child.start()
     try:
         while True:
@@ -485,12 +607,15 @@ def _in_child(args: tuple[Any, ...]) -> tuple[list[ProfileResult], dict[str, Any
         # The child still flushes its queue after the put: give it time to exit by itself.
         child.join(timeout=60)
         if child.is_alive():
-            child.terminate()  # SIGTERM: the child stops its VM on the way out
+            child.terminate()  # SIGTERM: the child stops its boxes on the way out
             child.join(timeout=120)
     if outcome != "ok":
         raise RuntimeError(f"the benchmark failed:\n{payload}")
-    results, vms = payload
-    return results, vms
+    results, meta = payload
+    return results, meta
+
+
+RIGS = ("vm", "host")
 
 
 def bench(
@@ -502,12 +627,17 @@ def bench(
     progress: Progress | None = None,
     sweep: SweepProfile | None = None,
     restarts: RestartsProfile | None = None,
+    rig: str = "vm",
 ) -> BenchRun:
+    if rig not in RIGS:
+        raise ValueError(f"rig {rig!r}: expected one of {', '.join(RIGS)}")
+    if rig == "host" and restarts is not None:
+        raise ValueError("the restarts profile runs on the VM rig only (it restarts systemd units)")
     out.mkdir(parents=True, exist_ok=True)
     stack_settings = load_stack_file(root / "stacks", stack)
     base = sized_for_load(stack_settings, seed, c10k)
     shown = progress or progress_for(
-        bench_steps(seed, c10k, sweep, restarts), timings(cache_root())
+        bench_steps(seed, c10k, sweep, restarts, rig), timings(cache_root())
     )
     if base.workload.peak_connections != stack_settings.workload.peak_connections:
         shown.note(
@@ -526,26 +656,40 @@ def bench(
             "sweep_profile": asdict(sweep) if sweep else None,
             "restarts_profile": asdict(restarts) if restarts else None,
             "peak_connections_sized_for": base.workload.peak_connections,
-            "load_path": f"tap link {LOAD_LINK.host_ip} -> {LOAD_LINK.guest_ip}:80 "
-            "in a private network namespace",
         }
     )
-    # Host packages, the image and the KVM probe first: the private namespace has no way out.
-    image, accel, reason, folder = Rehearsal(root, stack, progress=shown).prepare()
-    shutil.rmtree(folder, ignore_errors=True)
-    run.meta["accelerator"], run.meta["accelerator_reason"] = accel, reason
-    results, vms = _in_child(
-        (root, stack, base, image, accel, seed, c10k, out, shown, sweep, restarts)
-    )
+    if rig == "host":
+        # host_rig builds on this module's profile runs: imported here, not at the top.
+        from components.tools.bench.host_rig import enter_generator_side, measure_host
+
+        results, meta = _in_child(
+            enter_generator_side, measure_host, (root, stack, base, seed, c10k, out, shown, sweep)
+        )
+    else:
+        run.meta["rig"] = "vm"
+        run.meta["load_path"] = (
+            f"tap link {LOAD_LINK.host_ip} -> {LOAD_LINK.guest_ip}:80 in a private network "
+            "namespace"
+        )
+        # Host packages, the image and the KVM probe first: the private namespace has no way out.
+        image, accel, reason, folder = Rehearsal(root, stack, progress=shown).prepare()
+        shutil.rmtree(folder, ignore_errors=True)
+        run.meta["accelerator"], run.meta["accelerator_reason"] = accel, reason
+        results, meta = _in_child(
+            partial(enter_private_network, LOAD_LINK),
+            measure,
+            (root, stack, base, image, accel, seed, c10k, out, shown, sweep, restarts),
+        )
     run.results.extend(results)
-    run.meta.update(vms)
+    run.meta.update(meta)
     with shown.step("results", f"{out / 'results.json'} and {out / 'bench.png'}"):
         write_results(out / "results.json", run.meta, run.results)
         figure = out / "bench.png"
         if plot(
             run.results,
             figure,
-            f"tunedstack bench: {stack} ({base.plan}), {run.meta['accelerator'].upper()}",
+            f"tunedstack bench: {stack} ({base.plan}), "
+            + (run.meta["accelerator"].upper() if rig == "vm" else "host rig"),
         ):
             run.figure = figure
     return run
