@@ -3,30 +3,26 @@ size and image; each profile against each; results.json, a plot, and tuned/stock
 
 from __future__ import annotations
 
-import json
 import math
 import multiprocessing
 import os
 import platform
 import shutil
 import signal
-import subprocess
-import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from multiprocessing.queues import Queue
 from pathlib import Path
 from queue import Empty
-from typing import Any, Protocol
+from typing import Any
 
 from components.model.render import Secrets
 from components.model.settings import MAX_TYPICAL_RESPONSE_MS, Settings, load_stack_file
 from components.model.sizing import size
 from components.tools.bench.c10k import run_c10k
-from components.tools.bench.cpu import CpuMeter, CpuReading
 from components.tools.bench.plot import plot
 from components.tools.bench.profiles import (
     C10kProfile,
@@ -38,6 +34,8 @@ from components.tools.bench.restarts import run_restarts
 from components.tools.bench.results import ProfileResult, ratios, write_results
 from components.tools.bench.seed_load import run_seed
 from components.tools.bench.sweep import capacity_of, run_sweep
+from components.tools.bench.underload import BoxUnderLoad, metered, recorded_run
+from components.tools.bench.vmbox import VmUnderLoad
 from components.tools.progress import Progress, progress_for
 from components.tools.rehearsal.checks import http_json
 from components.tools.rehearsal.host import cache_root
@@ -74,128 +72,6 @@ def bench_steps(
     ]
     prepare = PREPARE_STEPS if rig == "vm" else ()
     return (*prepare, *(step for steps in per_mode for step in steps), "results")
-
-
-class ConnectionSampler:
-    """Established connections on the box's port 80, sampled every 2 s by one shell on the box
-    (over SSH on a VM, nsenter on the host rig)."""
-
-    def __init__(self, shell_base: list[str]) -> None:
-        script = "while true; do ss -Htn state established '( sport = :80 )' | wc -l; sleep 2; done"
-        self.process = subprocess.Popen(
-            [*shell_base, script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-        )
-        self.peak = 0
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.strip().isdigit():
-                self.peak = max(self.peak, int(line))
-
-    def stop(self) -> int:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-        return self.peak
-
-
-@dataclass(frozen=True)
-class GuestJob:
-    """A unit systemd started on the guest while a profile ran, seconds from the profile's
-    start by the guest's clock: on an emulated guest a timer's job stalls the load for seconds,
-    so a stall is either one of these or the box's own services (or the host)."""
-
-    unit: str
-    started_s: float
-    finished_s: float | None  # None: still running when the profile ended
-
-
-# Units every SSH login starts: the sampler's and this record's own sessions.
-LOGIN_UNITS = ("session-", "user@", "user-runtime-dir@")
-
-
-def guest_jobs(journal_json: str, since_us: int) -> list[GuestJob]:
-    """The start jobs in systemd's journal (`journalctl _PID=1 -o json`), logins left out."""
-    started: dict[str, float] = {}
-    finished: dict[str, float] = {}
-    for line in journal_json.splitlines():
-        entry = json.loads(line)
-        unit = entry.get("UNIT", "")
-        if entry.get("JOB_TYPE") != "start" or not unit or unit.startswith(LOGIN_UNITS):
-            continue
-        at_s = round((int(entry["__REALTIME_TIMESTAMP"]) - since_us) / 1e6, 1)
-        if "JOB_RESULT" in entry:
-            finished[unit] = at_s
-        else:
-            started.setdefault(unit, at_s)
-    return [GuestJob(unit, at_s, finished.get(unit)) for unit, at_s in started.items()]
-
-
-class GuestJournal:
-    """What systemd started on the guest from now until `jobs()`."""
-
-    def __init__(self, vm: Vm) -> None:
-        self.vm = vm
-        self.since_us = int(vm.ssh("date +%s%6N", timeout=60).stdout.strip())
-
-    def jobs(self) -> list[GuestJob]:
-        journal = self.vm.ssh(
-            f"journalctl _PID=1 -o json --no-pager --since=@{self.since_us / 1e6:.6f}",
-            timeout=120,
-        ).stdout
-        return guest_jobs(journal, self.since_us)
-
-
-class CpuReader(Protocol):
-    def read(self) -> CpuReading: ...
-
-    def close(self) -> None: ...
-
-
-class JobRecord(Protocol):
-    def jobs(self) -> Sequence[GuestJob]: ...
-
-
-class NoJobs:
-    """A box with no systemd (the host rig's): no timer can start a job during a load."""
-
-    def jobs(self) -> list[GuestJob]:
-        return []
-
-
-class BoxUnderLoad(Protocol):
-    """What a profile run needs of a box, on either rig."""
-
-    @property
-    def target(self) -> str: ...
-
-    def shell_base(self) -> list[str]: ...
-
-    def meter(self) -> CpuReader: ...
-
-    def journal(self) -> JobRecord: ...
-
-
-@dataclass
-class VmUnderLoad:
-    """A booted VM as a box under load: the load link's far end, SSH for its shell, its
-    guest's /proc/stat and its QEMU process for the CPU, systemd's journal for its jobs."""
-
-    vm: Vm
-    target: str = LOAD_LINK.guest_ip
-
-    def shell_base(self) -> list[str]:
-        return self.vm.ssh_base()
-
-    def meter(self) -> CpuMeter:
-        if self.vm.process is None:
-            raise RuntimeError("the box's QEMU process is not running")
-        return CpuMeter(self.vm.ssh_base(), self.vm.process.pid)
-
-    def journal(self) -> GuestJournal:
-        return GuestJournal(self.vm)
 
 
 @dataclass
@@ -353,11 +229,7 @@ def _profile_step(
 ) -> None:
     """One profile run against one box, as a step; the box's connections sampled meanwhile."""
     with progress.step(name, detail, expected_s=expected_s) as outcome:
-        journal = box.journal()
-        sampler = ConnectionSampler(box.shell_base())
-        result = load()
-        result.peak_connections = sampler.stop()
-        result.extra["guest_jobs"] = [asdict(job) for job in journal.jobs()]
+        result = recorded_run(box, load)
         results.append(result)
         outcome.summary = result_line(result)
 
@@ -523,24 +395,12 @@ def measure(
                 status, body = http_json(f"http://{target}/healthz")
                 if status != 200:
                     raise RuntimeError(f"the {mode} box is not healthy over the load link: {body}")
-            runs.run(VmUnderLoad(vm), mode, rehearsal.secrets, progress, results, vms, vm)
+            runs.run(VmUnderLoad(vm, target), mode, rehearsal.secrets, progress, results, vms, vm)
         finally:
             if vm is not None:
                 vm.stop()
             shutil.rmtree(folder, ignore_errors=True)
     return results, vms
-
-
-def metered(
-    box: BoxUnderLoad, load: Callable[[Callable[[], CpuReading]], ProfileResult]
-) -> ProfileResult:
-    """A profile run whose windows (a sweep's steps, C10K's hold) read the box's CPU and, on the
-    VM rig, its QEMU process's on the host."""
-    meter = box.meter()
-    try:
-        return load(meter.read)
-    finally:
-        meter.close()
 
 
 MIN_CAPACITY_RPS = 1.0

@@ -20,9 +20,9 @@ from types import TracebackType
 from components.model.layout import NAMES
 from components.model.render import Rendered
 from components.model.sizing import Sizing
-from components.tools.bench.bench import NoJobs
 from components.tools.bench.cgroup import PREFIX, BoxCgroup
 from components.tools.bench.cpu import USER_HZ, CpuReading, QemuTicks, busy_ticks
+from components.tools.bench.underload import NoJobs
 from components.tools.rehearsal.checks import http_json
 from components.tools.rehearsal.host import HostError
 from components.tools.rehearsal.vm import dies_with_this_process

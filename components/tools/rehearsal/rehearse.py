@@ -43,6 +43,7 @@ from components.tools.rehearsal.haproxy_memory import guest_command, memory_chec
 from components.tools.rehearsal.host import cache_root, ensure_packages, missing_packages
 from components.tools.rehearsal.image import BaseImage, build, current_image
 from components.tools.rehearsal.leftovers import claim, clear_leftovers
+from components.tools.rehearsal.load_check import small_load_check
 from components.tools.rehearsal.loadlink import LoadLink
 from components.tools.rehearsal.seed import write_seed
 from components.tools.rehearsal.vm import HOST_KEY_ALIAS, Accel, Vm, kvm_works
@@ -563,6 +564,7 @@ class Rehearsal:
                 vm = self.boot(image, report.accel, run, 1, document, data_disk, rendered)
                 checks, _ = self.box_checks(vm, self.sizing, rendered)
                 checks += self.haproxy_memory(vm)
+                checks.append(small_load_check(vm))
                 report.phases.append(Phase("first boot", time.monotonic() - t, checks))
                 written: dict[str, object] = {}
                 for _ in range(WRITES):

@@ -1,5 +1,6 @@
-"""The benchmark harness end to end at smoke size: stock then tuned box in the VM, both
-profiles, results.json and the plot. The full run (`tunedstack bench`) is not part of CI."""
+"""The benchmark harness: its steps, sizing, results and summary. The smoke run end to end is
+on the host rig (test_host_rig.py); the VM rig's load path runs against a box the rehearsal
+boots. The full run (`tunedstack bench`) is not part of CI."""
 
 from __future__ import annotations
 
@@ -14,13 +15,8 @@ from components.model.project import PACKAGE_ROOT
 from components.model.settings import load_stack_file
 from components.model.sizing import size
 from components.tools.bench.bench import (
-    LOAD_LINK,
-    MODES,
-    GuestJob,
-    bench,
     bench_steps,
     capacity_measured,
-    guest_jobs,
     hold_line,
     result_line,
     served_capacity,
@@ -39,6 +35,8 @@ from components.tools.bench.profiles import (
     SweepProfile,
 )
 from components.tools.bench.results import ProfileResult, Series
+from components.tools.bench.underload import GuestJob
+from components.tools.bench.vmbox import guest_jobs
 from components.tools.rehearsal.rehearse import PREPARE_STEPS
 
 
@@ -78,61 +76,6 @@ def test_a_request_from_the_back_of_a_full_queue_is_served_within_the_objective(
     h = sized.haproxy
     in_box = h.maxqueue + h.server_maxconn
     assert in_box * 1000 / sized.capacity_rps <= SweepProfile().objective_ms
-
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("bench")
-    bench(PACKAGE_ROOT, "staging", SMOKE_SEED, SMOKE_C10K, out)
-    return out
-
-
-@pytest.mark.vm
-def test_smoke_bench_writes_results_for_every_profile_and_mode(smoke: Path) -> None:
-    data = json.loads((smoke / "results.json").read_text())
-    assert data["meta"]["accelerator"] in ("kvm", "tcg")
-    assert LOAD_LINK.guest_ip in data["meta"]["load_path"]
-    assert data["meta"]["peak_connections_sized_for"] == 4000
-    # The seed's think time came from the capacity measured on the fresh stock box.
-    offered = data["meta"]["seed_offered_at_peak_rps"]
-    assert offered == pytest.approx(0.5 * data["meta"]["sweep_capacity_rps"], rel=0.05)
-    for mode in MODES:
-        think_s = data["profiles"]["seed"][mode]["extra"]["think_time_s"]
-        assert think_s == pytest.approx(data["meta"]["seed_think_time_s"], abs=0.001)
-    for profile in ("seed", "c10k"):
-        modes = data["profiles"][profile]
-        for mode in MODES:
-            result = modes[mode]
-            assert result["requests"] > 0
-            assert set(result["failures"]) == {"refused", "reset", "timeout", "http_5xx", "other"}
-            assert result["peak_connections"] > 0
-            assert result["generator_cpu_percent"] > 0
-        assert "ratio_tuned_over_stock" in modes
-
-
-@pytest.mark.vm
-def test_tuned_box_fails_nothing_at_smoke_size(smoke: Path) -> None:
-    data = json.loads((smoke / "results.json").read_text())
-    seed = data["profiles"]["seed"]["tuned"]
-    assert seed["failed"] == 0, seed["failures"]
-    c10k = data["profiles"]["c10k"]["tuned"]
-    assert c10k["failed"] == 0, c10k["failures"]
-    assert c10k["extra"]["all_held"] is True
-    assert c10k["extra"]["probe_requests"] > 0
-    # The hold is metered on this real QEMU: its vCPU threads found by name and the guest's
-    # /proc/stat read over SSH, on both boxes.
-    for mode in MODES:
-        hold = data["profiles"]["c10k"][mode]["extra"]["hold"]
-        assert hold["cpu"]["seconds"] > 0
-        assert hold["cpu"]["guest_busy_cores"] > 0 and hold["cpu"]["vcpu_thread_cores"] > 0
-        assert hold["served_rps"] > 0
-    # Whatever the guest ran meanwhile is on record (a list, empty on a quiet guest).
-    assert isinstance(c10k["extra"]["guest_jobs"], list)
-
-
-@pytest.mark.vm
-def test_smoke_bench_plots(smoke: Path) -> None:
-    assert (smoke / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_the_steps_follow_the_profiles_chosen() -> None:
