@@ -16,6 +16,9 @@ from components.model.render import Secrets
 from components.model.settings import load_stack_file
 from components.model.sizing import size
 from components.tools.bench.profiles import (
+    HOST_C10K,
+    HOST_RUNS,
+    HOST_SWEEP,
     SMOKE_C10K,
     SMOKE_RESTARTS,
     SMOKE_SEED,
@@ -126,8 +129,9 @@ def _bench(args: argparse.Namespace) -> int:
 
     from components.tools.bench.bench import bench
 
+    host = args.rig == "host"
     seed = SMOKE_SEED if args.smoke else SeedProfile()
-    c10k = SMOKE_C10K if args.smoke else C10kProfile()
+    c10k = SMOKE_C10K if args.smoke else (HOST_C10K if host else C10kProfile())
     seed = replace(
         seed,
         **_given(
@@ -146,8 +150,10 @@ def _bench(args: argparse.Namespace) -> int:
             connections=args.connections, request_interval_s=args.request_interval, hold_s=args.hold
         ),
     )
+    if args.request_interval is not None:  # an interval given is the load, not a share
+        c10k = replace(c10k, load_fraction=None)
 
-    sweep = SMOKE_SWEEP if args.smoke else SweepProfile()
+    sweep = SMOKE_SWEEP if args.smoke else (HOST_SWEEP if host else SweepProfile())
     sweep = replace(
         sweep,
         **_given(
@@ -169,6 +175,7 @@ def _bench(args: argparse.Namespace) -> int:
         if args.profile == "restarts"
         else None,
         rig=args.rig,
+        runs=args.runs if args.runs is not None else (HOST_RUNS if host and not args.smoke else 1),
     )
     print(run.summary())
     figure = f" and {run.figure}" if run.figure else ""
@@ -262,6 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
         "namespaces and a cgroup (no emulation; kernel settings only those a network namespace "
         "holds; not the restarts profile) (default: vm)",
     )
+    bench_cmd.add_argument(
+        "--runs",
+        type=int,
+        help="host rig: rounds of both boxes, stock and tuned interleaved; figures are medians "
+        f"with their min-max, a target met only if every run meets it (default: {HOST_RUNS}; "
+        "smoke: 1; the seed runs in the first round only)",
+    )
     seed, c10k, smoke_seed, smoke_c10k = SeedProfile(), C10kProfile(), SMOKE_SEED, SMOKE_C10K
     bench_cmd.add_argument(
         "--profile",
@@ -317,7 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--request-interval",
         type=float,
         help=f"C10K: seconds between requests on one connection (default: "
-        f"{c10k.request_interval_s:g}; smoke: {smoke_c10k.request_interval_s:g})",
+        f"{c10k.request_interval_s:g}; host rig: all connections offer half the measured "
+        f"capacity; smoke: {smoke_c10k.request_interval_s:g})",
     )
     sweep = SweepProfile()
     bench_cmd.add_argument(

@@ -33,6 +33,7 @@ from components.tools.bench.profiles import (
 from components.tools.bench.restarts import run_restarts
 from components.tools.bench.results import ProfileResult, ratios, write_results
 from components.tools.bench.seed_load import run_seed
+from components.tools.bench.spread import as_json, headline, targets
 from components.tools.bench.sweep import capacity_of, run_sweep
 from components.tools.bench.underload import BoxUnderLoad, metered, recorded_run
 from components.tools.bench.vmbox import VmUnderLoad
@@ -54,20 +55,31 @@ def bench_steps(
     sweep: SweepProfile | None = None,
     restarts: RestartsProfile | None = None,
     rig: str = "vm",
+    runs: int = 1,
 ) -> tuple[str, ...]:
-    """The benchmark's steps in order: on the VM rig the rehearsal's preparation, then per mode
-    its box and each profile run, then the results."""
+    """The benchmark's steps in order: on the VM rig the rehearsal's preparation, then per run
+    and mode its box and each profile run (the host rig's tuned box: the app's raw throughput
+    first; the seed in the first run only), then the results."""
     per_mode = [
         (
-            f"{mode} box",
+            f"{mode} box{suffix}",
             # On the fresh box: after seed or C10K an overloaded box is still draining requests
             # its clients gave up on, and would measure far less than it serves.
-            *(["capacity"] if capacity_measured(seed, sweep) and mode == MODES[0] else []),
-            *([f"{mode} seed"] if seed else []),
-            *([f"{mode} C10K"] if c10k else []),
-            *([f"{mode} sweep"] if sweep else []),
-            *([f"{mode} restarts"] if restarts else []),
+            # The host rig measures it on each run's stock box (its spread is a figure too); the
+            # steps stay those of the first.
+            *(
+                [f"capacity{suffix}"]
+                if capacity_measured(seed, sweep, c10k) and mode == MODES[0]
+                else []
+            ),
+            *([f"raw app{suffix}"] if rig == "host" and mode == "tuned" else []),
+            *([f"{mode} seed{suffix}"] if seed and run == 1 else []),
+            *([f"{mode} C10K{suffix}"] if c10k else []),
+            *([f"{mode} sweep{suffix}"] if sweep else []),
+            *([f"{mode} restarts{suffix}"] if restarts else []),
         )
+        for run in range(1, runs + 1)
+        for suffix in [run_suffix(run, runs)]
         for mode in MODES
     ]
     prepare = PREPARE_STEPS if rig == "vm" else ()
@@ -82,49 +94,78 @@ class BenchRun:
 
     def summary(self) -> str:
         lines = []
+        runs = sorted({int(r.extra.get("run", 1)) for r in self.results})
         for profile in sorted({r.profile for r in self.results}):
-            pair = {r.mode: r for r in self.results if r.profile == profile}
-            lines.append(f"\n== {profile}")
-            for mode in MODES:
-                if mode in pair:
-                    r = pair[mode]
-                    kinds = ", ".join(f"{k} {n}" for k, n in r.failures.items() if n) or "none"
-                    lines.append(
-                        f"  {mode:<5} requests {r.requests:>7}  failed {r.failed:>6} ({kinds})  "
-                        f"p50/p95/p99 {r.p50_ms:.0f}/{r.p95_ms:.0f}/{r.p99_ms:.0f} ms  "
-                        f"peak conns {r.peak_connections}  generator CPU "
-                        f"{r.generator_cpu_percent:.0f}%"
-                        + (" (SATURATED)" if r.generator_saturated else "")
-                        + "".join(
-                            f"  {k} {v}"
-                            for k, v in r.extra.items()
-                            if k
-                            in (
-                                "failures_began_at_clients",
-                                "all_held",
-                                "held_min_during_hold",
-                                "probe_p99_ms",
-                                "restart_cost_requests",
-                                "restart_cpu_s",
-                            )
-                        )
-                    )
-                    lines.extend(
-                        f"        {line}" for line in (*sweep_step_lines(r), *hold_line(r))
-                    )
-                    jobs = r.extra.get("guest_jobs") or []
-                    if jobs:
-                        lines.append(
-                            "        the guest started "
-                            + ", ".join(f"{j['unit']} at {j['started_s']:.0f} s" for j in jobs)
-                        )
-            if len(pair) == 2:
-                ratio = ratios(pair["tuned"], pair["stock"])
-                lines.append(
-                    "  tuned/stock "
-                    + "  ".join(f"{k} {'n/a' if v is None else v}" for k, v in ratio.items())
-                )
+            for run in runs:
+                lines.extend(self._profile_lines(profile, run, len(runs)))
+        if self.meta.get("rig") == "host":
+            lines.extend(spread_lines(self.results, self.meta))
         return "\n".join(lines)
+
+    def _profile_lines(self, profile: str, run: int, runs: int) -> list[str]:
+        lines: list[str] = []
+        pair = {
+            r.mode: r
+            for r in self.results
+            if r.profile == profile and int(r.extra.get("run", 1)) == run
+        }
+        if not pair:
+            return lines
+        lines.append(f"\n== {profile}" + (f", run {run}" if runs > 1 else ""))
+        for mode in MODES:
+            if mode in pair:
+                r = pair[mode]
+                kinds = ", ".join(f"{k} {n}" for k, n in r.failures.items() if n) or "none"
+                lines.append(
+                    f"  {mode:<5} requests {r.requests:>7}  failed {r.failed:>6} ({kinds})  "
+                    f"p50/p95/p99 {r.p50_ms:.0f}/{r.p95_ms:.0f}/{r.p99_ms:.0f} ms  "
+                    f"peak conns {r.peak_connections}  generator CPU "
+                    f"{r.generator_cpu_percent:.0f}%"
+                    + (" (SATURATED)" if r.generator_saturated else "")
+                    + "".join(
+                        f"  {k} {v}"
+                        for k, v in r.extra.items()
+                        if k
+                        in (
+                            "failures_began_at_clients",
+                            "all_held",
+                            "held_min_during_hold",
+                            "probe_p99_ms",
+                            "restart_cost_requests",
+                            "restart_cpu_s",
+                        )
+                    )
+                )
+                lines.extend(f"        {line}" for line in (*sweep_step_lines(r), *hold_line(r)))
+                jobs = r.extra.get("guest_jobs") or []
+                if jobs:
+                    lines.append(
+                        "        the guest started "
+                        + ", ".join(f"{j['unit']} at {j['started_s']:.0f} s" for j in jobs)
+                    )
+        if len(pair) == 2:
+            ratio = ratios(pair["tuned"], pair["stock"])
+            lines.append(
+                "  tuned/stock "
+                + "  ".join(f"{k} {'n/a' if v is None else v}" for k, v in ratio.items())
+            )
+        return lines
+
+
+def spread_lines(results: list[ProfileResult], meta: dict[str, Any]) -> list[str]:
+    """The runs read together: medians (min-max), then each target, met or not."""
+    lines = [f"\n== medians of {meta.get('runs', 1)} runs (min-max)"]
+    for profile, modes in headline(results, meta).items():
+        for mode, figures in modes.items():
+            lines.append(
+                f"  {profile} {mode}: "
+                + ", ".join(f"{name} {spread.text()}" for name, spread in figures.items())
+            )
+    lines.append("\n== targets (met only if every run meets it)")
+    for target in targets(results, meta):
+        verdict = {True: "MET", False: "MISSED", None: "not run"}[target.met]
+        lines.append(f"  {verdict:<7} {target.name}: {target.measured}")
+    return lines
 
 
 def sweep_step_lines(result: ProfileResult) -> list[str]:
@@ -185,10 +226,21 @@ def result_line(result: ProfileResult) -> str:
     )
 
 
-def capacity_measured(seed: SeedProfile | None, sweep: SweepProfile | None) -> bool:
+def run_suffix(run: int, runs: int) -> str:
+    """What tells a repeated step's runs apart ("tuned sweep 2/3"); nothing for a single run."""
+    return "" if runs == 1 else f" {run}/{runs}"
+
+
+def capacity_measured(
+    seed: SeedProfile | None, sweep: SweepProfile | None, c10k: C10kProfile | None = None
+) -> bool:
     """Whether the run measures the stock box's capacity first: the sweep steps from it unless
-    given one, and the seed's think time follows it unless fixed."""
-    return bool((sweep and sweep.capacity_rps is None) or (seed and seed.load_fraction is not None))
+    given one, the seed's think time and C10K's request interval follow it unless fixed."""
+    return bool(
+        (sweep and sweep.capacity_rps is None)
+        or (seed and seed.load_fraction is not None)
+        or (c10k and c10k.load_fraction is not None)
+    )
 
 
 def sized_for_load(
@@ -244,6 +296,8 @@ class ProfileRuns:
     restarts: RestartsProfile | None
     out: Path
     capacity: float | None = None
+    suffix: str = ""  # after each step's name: which run of several (run_suffix)
+    remeasure: bool = False  # measure the capacity again on this run's first box (its spread)
 
     @classmethod
     def of(
@@ -287,26 +341,34 @@ class ProfileRuns:
         target = box.target
         headers = "".join(f"{k}: {v}\r\n" for k, v in hits_headers(secrets).items())
         seed, c10k, sweep, restarts = self.seed, self.c10k, self.sweep, self.restarts
-        if self.capacity is None and capacity_measured(seed, sweep):
+        first_box = self.capacity is None
+        again = self.remeasure and mode == MODES[0]
+        if capacity_measured(seed, sweep, c10k) and (first_box or again):
             probe = sweep or SweepProfile()
             with progress.step(
-                "capacity", f"{probe.capacity_clients} clients back to back on {probe.path}"
+                f"capacity{self.suffix}",
+                f"{probe.capacity_clients} clients back to back on {probe.path}",
             ) as measured:
-                self.capacity = served_capacity(
-                    capacity_of(target, 80, probe, headers), mode, probe
-                )
-                measured.summary = f"{self.capacity:.1f} req/s, on the {mode} box"
-            meta["sweep_capacity_rps"] = round(self.capacity, 1)
-            meta["sweep_capacity_measured_on"] = mode
+                rps = served_capacity(capacity_of(target, 80, probe, headers), mode, probe)
+                measured.summary = f"{rps:.1f} req/s, on the {mode} box"
+            meta.setdefault("capacity_runs_rps", []).append(round(rps, 1))
+            if first_box:
+                self.capacity = rps
+                meta["sweep_capacity_rps"] = round(rps, 1)
+                meta["sweep_capacity_measured_on"] = mode
         capacity = self.capacity
         if seed is not None and capacity is not None:
             seed = seed.at_capacity(capacity)
             meta["seed_think_time_s"] = round(seed.think_time_s, 3)
             meta["seed_offered_at_peak_rps"] = round(seed.clients / seed.think_time_s, 1)
+        if c10k is not None and capacity is not None:
+            c10k = c10k.at_capacity(capacity)
+            meta["c10k_request_interval_s"] = c10k.request_interval_s
+            meta["c10k_offered_rps"] = round(c10k.connections / c10k.request_interval_s, 1)
         if seed is not None:
             _profile_step(
                 progress,
-                f"{mode} seed",
+                f"{mode} seed{self.suffix}",
                 f"{seed.clients} clients, {seed.ramp_s:.0f} s ramp, {seed.hold_s:.0f} s hold, "
                 f"{seed.think_time_s:.1f} s think time",
                 seed.duration_s,
@@ -324,7 +386,7 @@ class ProfileRuns:
         if c10k is not None:
             _profile_step(
                 progress,
-                f"{mode} C10K",
+                f"{mode} C10K{self.suffix}",
                 f"{c10k.connections} connections, {c10k.hold_s:.0f} s hold",
                 c10k.duration_s,
                 box,
@@ -334,7 +396,7 @@ class ProfileRuns:
         if sweep is not None and capacity is not None:
             _profile_step(
                 progress,
-                f"{mode} sweep",
+                f"{mode} sweep{self.suffix}",
                 f"{len(sweep.multipliers)} steps of {sweep.step_s:.0f} s, "
                 f"{sweep.multipliers[0]:g}x to {sweep.multipliers[-1]:g}x {capacity:.0f} req/s",
                 sweep.duration_s,
@@ -350,7 +412,7 @@ class ProfileRuns:
             # Last: it restarts the app between windows (and puts its config back).
             _profile_step(
                 progress,
-                f"{mode} restarts",
+                f"{mode} restarts{self.suffix}",
                 f"{restarts.rounds} x 2 windows of {restarts.window_s:.0f} s, recycling off "
                 f"and every {restarts.forced_max_requests} requests",
                 restarts.duration_s,
@@ -488,16 +550,19 @@ def bench(
     sweep: SweepProfile | None = None,
     restarts: RestartsProfile | None = None,
     rig: str = "vm",
+    runs: int = 1,
 ) -> BenchRun:
     if rig not in RIGS:
         raise ValueError(f"rig {rig!r}: expected one of {', '.join(RIGS)}")
+    if runs < 1 or (rig == "vm" and runs != 1):
+        raise ValueError(f"runs {runs}: the host rig repeats 1 or more; the VM rig runs once")
     if rig == "host" and restarts is not None:
         raise ValueError("the restarts profile runs on the VM rig only (it restarts systemd units)")
     out.mkdir(parents=True, exist_ok=True)
     stack_settings = load_stack_file(root / "stacks", stack)
     base = sized_for_load(stack_settings, seed, c10k)
     shown = progress or progress_for(
-        bench_steps(seed, c10k, sweep, restarts, rig), timings(cache_root())
+        bench_steps(seed, c10k, sweep, restarts, rig, runs), timings(cache_root())
     )
     if base.workload.peak_connections != stack_settings.workload.peak_connections:
         shown.note(
@@ -523,7 +588,9 @@ def bench(
         from components.tools.bench.host_rig import enter_generator_side, measure_host
 
         results, meta = _in_child(
-            enter_generator_side, measure_host, (root, stack, base, seed, c10k, out, shown, sweep)
+            enter_generator_side,
+            measure_host,
+            (root, stack, base, seed, c10k, out, shown, sweep, runs),
         )
     else:
         run.meta["rig"] = "vm"
@@ -543,7 +610,8 @@ def bench(
     run.results.extend(results)
     run.meta.update(meta)
     with shown.step("results", f"{out / 'results.json'} and {out / 'bench.png'}"):
-        write_results(out / "results.json", run.meta, run.results)
+        read_together = as_json(headline(run.results, run.meta), targets(run.results, run.meta))
+        write_results(out / "results.json", run.meta, run.results, read_together)
         figure = out / "bench.png"
         if plot(
             run.results,

@@ -9,20 +9,23 @@ from __future__ import annotations
 import ctypes
 import os
 import subprocess
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from components.model.layout import PATHS
 from components.model.render import Secrets, render_files
 from components.model.settings import Settings
-from components.model.sizing import size
-from components.tools.bench.bench import MODES, ProfileRuns
+from components.model.sizing import Sizing, size
+from components.tools.bench.bench import MODES, ProfileRuns, run_suffix
 from components.tools.bench.cgroup import box_cores, generator_cores
-from components.tools.bench.hostbox import REPLACED_IN_BOX, HostBox, HostLink
+from components.tools.bench.hostbox import MEBIBYTE, REPLACED_IN_BOX, HostBox, HostLink
 from components.tools.bench.profiles import C10kProfile, SeedProfile, SweepProfile
+from components.tools.bench.raw import RawThroughput, concurrencies_for, raw_throughput
 from components.tools.bench.results import ProfileResult
 from components.tools.progress import Progress
 from components.tools.rehearsal.host import HostError, cache_root
+from components.tools.rehearsal.rehearse import hits_headers
 
 CLONE_NEWNET = 0x40000000
 HOST_LINK = HostLink()
@@ -60,6 +63,9 @@ def rig_folder(mode: str) -> Path:
     return folder
 
 
+RAW_SECONDS = 5.0
+
+
 def measure_host(
     root: Path,
     stack: str,
@@ -69,37 +75,73 @@ def measure_host(
     out: Path,
     progress: Progress,
     sweep: SweepProfile | None = None,
+    runs: int = 1,
 ) -> tuple[list[ProfileResult], dict[str, Any]]:
-    """Each mode in turn: start its box on the host's cores, run the profiles over the veth."""
+    """`runs` rounds of both modes in turn, a fresh box each time; the capacity measured once,
+    on the first stock box, so every round offers the same; the seed (its ramp alone is long)
+    in the first round only; the app's raw throughput on each tuned box before its profiles."""
     results: list[ProfileResult] = []
-    meta: dict[str, Any] = host_rig_meta(os.cpu_count() or 1)
-    runs = ProfileRuns.of(seed, c10k, sweep, None, out)
+    meta: dict[str, Any] = {**host_rig_meta(os.cpu_count() or 1), "runs": runs}
+    profile_runs = ProfileRuns.of(seed, c10k, sweep, None, out)
     cores = box_cores(os.cpu_count() or 1)
-    for mode in MODES:
-        settings = runs.settings_for(base, mode, progress, meta)
-        sizing = size(settings)
-        secrets = Secrets.generate()
-        rendered = render_files(stack, settings, sizing, secrets, root)
-        box = HostBox(rendered, sizing, rig_folder(mode), mode, cores, HOST_LINK)
-        cpus = ",".join(str(c) for c in cores)
-        with progress.step(
-            f"{mode} box",
-            f"the daemons on core {cpus}, {sizing.plan.memory_mb} MB",
-            f"host bench {mode} box",
-        ):
-            box.start()
-        try:
-            sysctls = box.sysctls()
-            meta[f"{mode}_box"] = {
-                "cores": list(cores),
-                "memory_limit_mb": sizing.plan.memory_mb,
-                "sysctls": asdict(sysctls),
-                "nofile": box.limits(),
-            }
-            runs.run(box, mode, secrets, progress, results, meta)
-            meta[f"{mode}_box"]["peak_memory_mb"] = round(
-                box.cgroup.peak_memory_bytes() / 1024 / 1024
-            )
-        finally:
-            box.stop()
+    boxes: list[dict[str, Any]] = []
+    for run in range(1, runs + 1):
+        profile_runs = replace(
+            profile_runs,
+            seed=seed if run == 1 else None,
+            suffix=run_suffix(run, runs),
+            remeasure=run > 1,
+        )
+        for mode in MODES:
+            settings = profile_runs.settings_for(base, mode, progress, meta)
+            sizing = size(settings)
+            secrets = Secrets.generate()
+            rendered = render_files(stack, settings, sizing, secrets, root)
+            box = HostBox(rendered, sizing, rig_folder(mode), mode, cores, HOST_LINK)
+            cpus = ",".join(str(c) for c in cores)
+            with progress.step(
+                f"{mode} box{run_suffix(run, runs)}",
+                f"the daemons on core {cpus}, {sizing.plan.memory_mb} MB",
+                f"host bench {mode} box",
+            ):
+                box.start()
+            try:
+                record: dict[str, Any] = {
+                    "run": run,
+                    "mode": mode,
+                    "cores": list(cores),
+                    "memory_limit_mb": sizing.plan.memory_mb,
+                    "sysctls": asdict(box.sysctls()),
+                    "nofile": box.limits(),
+                }
+                if mode == "tuned":
+                    record["raw"] = asdict(raw_step(box, sizing, secrets, progress, run, runs))
+                first = len(results)
+                profile_runs.run(box, mode, secrets, progress, results, meta)
+                for result in results[first:]:
+                    result.extra["run"] = run
+                record["peak_memory_mb"] = round(box.cgroup.peak_memory_bytes() / MEBIBYTE)
+                boxes.append(record)
+            finally:
+                box.stop()
+    meta["boxes"] = boxes
     return results, meta
+
+
+def raw_step(
+    box: HostBox, sizing: Sizing, secrets: Secrets, progress: Progress, run: int, runs: int
+) -> RawThroughput:
+    """The app alone on the tuned box: gunicorn on its Unix socket, no HAProxy."""
+    concurrencies = concurrencies_for(sizing.gunicorn.concurrency)
+    headers = "".join(f"{k}: {v}\r\n" for k, v in hits_headers(secrets).items())
+    with progress.step(
+        f"raw app{run_suffix(run, runs)}",
+        f"gunicorn alone on its socket, {', '.join(map(str, concurrencies))} clients",
+        expected_s=len(concurrencies) * (RAW_SECONDS + 1),
+    ) as outcome:
+        raw = raw_throughput(
+            box.host_path(PATHS.app_socket), "/hits", headers, concurrencies, RAW_SECONDS
+        )
+        best = raw.best
+        outcome.summary = f"{best.served_rps:.1f} req/s at {best.concurrency} clients"
+    return raw

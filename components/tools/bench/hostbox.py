@@ -257,6 +257,12 @@ class HostBox:
     def sysctls(self) -> SysctlRecord:
         return parse_sysctl_record((self.out / "sysctls").read_text())
 
+    def host_path(self, box_path: str) -> Path:
+        """Where a file under the box's /run is on the host (the app's Unix socket, say)."""
+        if not box_path.startswith("/run/"):
+            raise ValueError(f"{box_path}: only the box's /run is mapped")
+        return self.folder / "state" / "empty_run" / box_path.removeprefix("/run/")
+
     def limits(self) -> dict[str, dict[str, str]]:
         """Each daemon's open-file limit: what its unit asks, what it got (soft:hard)."""
         limits = {}

@@ -83,15 +83,31 @@ def ratios(tuned: ProfileResult, stock: ProfileResult) -> dict[str, float | None
     return out
 
 
-def write_results(path: Path, meta: dict[str, Any], results: list[ProfileResult]) -> None:
-    by_profile: dict[str, dict[str, Any]] = {}
+def write_results(
+    path: Path,
+    meta: dict[str, Any],
+    results: list[ProfileResult],
+    read_together: dict[str, Any] | None = None,
+) -> None:
+    """`profiles`: the first run, each profile's stock and tuned and their ratios (what the plot
+    draws); `later_runs`: the same for each further run; `read_together`: medians and spreads
+    over the runs, and the targets."""
+    runs: dict[int, dict[str, dict[str, Any]]] = {}
     for r in results:
         entry = asdict(r)
         entry["failed"] = r.failed
-        by_profile.setdefault(r.profile, {})[r.mode] = entry
-    for profile, modes in by_profile.items():
-        if "tuned" in modes and "stock" in modes:
-            tuned = next(r for r in results if r.profile == profile and r.mode == "tuned")
-            stock = next(r for r in results if r.profile == profile and r.mode == "stock")
-            modes["ratio_tuned_over_stock"] = ratios(tuned, stock)
-    path.write_text(json.dumps({"meta": meta, "profiles": by_profile}, indent=2, default=str))
+        runs.setdefault(int(r.extra.get("run", 1)), {}).setdefault(r.profile, {})[r.mode] = entry
+    for run, by_profile in runs.items():
+        of_run = [r for r in results if int(r.extra.get("run", 1)) == run]
+        for profile, modes in by_profile.items():
+            if "tuned" in modes and "stock" in modes:
+                tuned = next(r for r in of_run if r.profile == profile and r.mode == "tuned")
+                stock = next(r for r in of_run if r.profile == profile and r.mode == "stock")
+                modes["ratio_tuned_over_stock"] = ratios(tuned, stock)
+    first = min(runs, default=1)
+    data: dict[str, Any] = {"meta": meta, "profiles": runs.get(first, {})}
+    if len(runs) > 1:
+        data["later_runs"] = {str(run): runs[run] for run in sorted(runs) if run != first}
+    if read_together is not None:
+        data.update(read_together)
+    path.write_text(json.dumps(data, indent=2, default=str))

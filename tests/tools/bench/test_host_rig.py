@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,8 +106,9 @@ class SmokeRun:
     after: HostState
 
     @property
-    def data(self) -> dict[str, object]:
-        return json.loads((self.out / "results.json").read_text())  # type: ignore[no-any-return]
+    def data(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.out / "results.json").read_text())
+        return data
 
 
 @pytest.fixture(scope="module")
@@ -145,18 +147,37 @@ def test_the_tuned_box_runs_with_the_namespaced_sysctls_and_says_which_it_left_o
 ) -> None:
     meta = smoke.data["meta"]
     assert isinstance(meta, dict)
-    tuned = meta["tuned_box"]["sysctls"]
+    boxes = {box["mode"]: box for box in meta["boxes"]}
+    assert [box["run"] for box in meta["boxes"]] == [1, 1]
+    tuned = boxes["tuned"]["sysctls"]
     assert tuned["in_force"]["net.core.somaxconn"] == "5120"
     assert "net.ipv4.tcp_max_syn_backlog" in tuned["in_force"]
     # Never the host's memory or file settings.
     assert {"vm.swappiness", "vm.overcommit_memory"} <= set(tuned["not_applied"])
     assert not any(key.startswith(("vm.", "fs.")) for key in tuned["in_force"])
     # Stock renders no sysctl file: the namespace's kernel defaults.
-    assert meta["stock_box"]["sysctls"] == {"in_force": {}, "not_applied": {}}
+    assert boxes["stock"]["sysctls"] == {"in_force": {}, "not_applied": {}}
     # Each daemon's open-file limit, as its unit asks and as it ran.
-    assert meta["tuned_box"]["nofile"]["haproxy"]["unit"] == "11264"
-    assert set(meta["stock_box"]["nofile"]) == {"postgresql", "redis", "app", "haproxy"}
-    assert 0 < meta["tuned_box"]["peak_memory_mb"] <= meta["tuned_box"]["memory_limit_mb"]
+    assert boxes["tuned"]["nofile"]["haproxy"]["unit"] == "11264"
+    assert set(boxes["stock"]["nofile"]) == {"postgresql", "redis", "app", "haproxy"}
+    assert 0 < boxes["tuned"]["peak_memory_mb"] <= boxes["tuned"]["memory_limit_mb"]
+
+
+@needs_rig
+def test_the_raw_app_and_the_targets_are_in_the_results(smoke: SmokeRun) -> None:
+    data = smoke.data
+    meta = data["meta"]
+    assert isinstance(meta, dict)
+    (tuned,) = [box for box in meta["boxes"] if box["mode"] == "tuned"]
+    rates = tuned["raw"]["rates"]
+    assert [r["concurrency"] for r in rates] == [5, 10, 20]  # staging's 5 workers
+    assert max(r["served_rps"] for r in rates) > 0
+    headline = data["headline"]
+    assert isinstance(headline, dict)
+    assert headline["box"]["tuned"]["raw_app_rps"]["median"] > 0
+    assert "2x goodput_rps" in headline["sweep"]["tuned"]
+    names = [t["name"] for t in data["targets"]]
+    assert any(name.startswith("physical limit") for name in names)
 
 
 @needs_rig
@@ -244,6 +265,7 @@ def test_the_host_rig_has_no_image_to_prepare_and_no_restarts(tmp_path: Path) ->
         "capacity",
         "stock seed",
         "tuned box",
+        "raw app",
         "tuned seed",
         "results",
     )
