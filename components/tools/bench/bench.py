@@ -196,14 +196,22 @@ def hold_line(result: ProfileResult) -> list[str]:
     ]
 
 
-def cpu_text(cpu: dict[str, float], guest_ms_per_served: float) -> str:
+def cpu_text(cpu: dict[str, Any], guest_ms_per_served: float) -> str:
     """A metered window's CPU (cpu.WindowCpu as stored), in cores. A host rig's box has no QEMU
     threads (both 0): its line names the box's cgroup instead."""
     if cpu["vcpu_thread_cores"] == 0 and cpu["qemu_other_cores"] == 0:
-        return (
+        text = (
             f"box {cpu['guest_busy_cores']:.2f} cores ({guest_ms_per_served:.1f} ms a served "
             f"request), generator {cpu['generator_cores']:.2f}, host {cpu['host_busy_cores']:.2f}"
         )
+        daemons = cpu.get("daemon_cores") or {}
+        if daemons and cpu["guest_busy_cores"] and not math.isnan(guest_ms_per_served):
+            # Each daemon's share of the box's CPU, in ms of a served request.
+            per_core = guest_ms_per_served / cpu["guest_busy_cores"]
+            text += "; a served request: " + ", ".join(
+                f"{name} {cores * per_core:.2f} ms" for name, cores in sorted(daemons.items())
+            )
+        return text
     return (
         f"guest {cpu['guest_busy_cores']:.2f} cores ({guest_ms_per_served:.1f} ms a served "
         f"request), host: vCPU threads {cpu['vcpu_thread_cores']:.2f}, QEMU's other threads "

@@ -11,7 +11,7 @@ import math
 import re
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -71,6 +71,9 @@ class CpuReading:
     qemu: QemuTicks
     host_busy: int  # ticks, all the host's cores
     generator_s: float  # the load generator's own CPU (time.process_time())
+    # Ticks of the box's processes by daemon (the host rig's, whose processes the host sees);
+    # a process that ended within a window takes its ticks with it.
+    daemons: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class WindowCpu:
     qemu_other_cores: float  # host CPU of QEMU's other threads
     generator_cores: float
     host_busy_cores: float
+    daemon_cores: dict[str, float] = field(default_factory=dict)
 
 
 def window_cpu(before: CpuReading, after: CpuReading) -> WindowCpu:
@@ -101,6 +105,9 @@ def window_cpu(before: CpuReading, after: CpuReading) -> WindowCpu:
         qemu_other_cores=cores(after.qemu.total - before.qemu.total - vcpus),
         generator_cores=round((after.generator_s - before.generator_s) / seconds, 2),
         host_busy_cores=cores(after.host_busy - before.host_busy),
+        daemon_cores={
+            name: cores(ticks - dict(before.daemons).get(name, 0)) for name, ticks in after.daemons
+        },
     )
 
 
@@ -164,3 +171,35 @@ class CpuMeter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+# What a host box's process is, from its command line: the daemons the cost of a request is
+# split between, and the box's syslog (HAProxy's log lines).
+DAEMONS = (
+    ("haproxy", "haproxy"),
+    ("gunicorn", "app"),
+    ("postgres", "postgresql"),
+    ("redis-server", "redis"),
+    ("/syslog", "syslog"),  # the sink hostbox.sh starts: `python3 - OUT/syslog`
+)
+
+
+def daemon_of(cmdline: str) -> str:
+    for needle, name in DAEMONS:
+        if needle in cmdline:
+            return name
+    return "other"
+
+
+def daemon_ticks(pids: list[int], proc: Path = Path("/proc")) -> tuple[tuple[str, int], ...]:
+    """CPU ticks of the given processes, summed by daemon."""
+    totals: dict[str, int] = {}
+    for pid in pids:
+        try:
+            cmdline = (proc / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            ticks = cpu_ticks((proc / str(pid) / "stat").read_text())
+        except (FileNotFoundError, ProcessLookupError):  # ended since the list was read
+            continue
+        name = daemon_of(cmdline)
+        totals[name] = totals.get(name, 0) + ticks
+    return tuple(sorted(totals.items()))

@@ -21,7 +21,7 @@ from components.model.layout import NAMES
 from components.model.render import Rendered
 from components.model.sizing import Sizing
 from components.tools.bench.cgroup import PREFIX, BoxCgroup
-from components.tools.bench.cpu import USER_HZ, CpuReading, QemuTicks, busy_ticks
+from components.tools.bench.cpu import USER_HZ, CpuReading, QemuTicks, busy_ticks, daemon_ticks
 from components.tools.bench.underload import NoJobs
 from components.tools.rehearsal.checks import http_json
 from components.tools.rehearsal.host import HostError
@@ -105,6 +105,7 @@ class HostCpuMeter:
             qemu=QemuTicks(0, 0),
             host_busy=busy_ticks((self.proc / "stat").read_text()),
             generator_s=time.process_time(),
+            daemons=daemon_ticks(self.cgroup.pids(), self.proc),
         )
 
     def close(self) -> None:

@@ -75,6 +75,12 @@ def headline(
                     figures[f"{m:g}x {name}"] = Spread.of(
                         float(_steps(r)[m][name]) for r in sweeps if m in _steps(r)
                     )
+            # Where a served request's CPU went at capacity, by daemon (host rig).
+            at_capacity = [_steps(r)[1.0] for r in sweeps if 1.0 in _steps(r)]
+            for daemon in sorted({d for s in at_capacity for d in daemon_ms(s)}):
+                figures[f"1x {daemon} ms per served"] = Spread.of(
+                    daemon_ms(s).get(daemon, math.nan) for s in at_capacity
+                )
             out.setdefault("sweep", {})[mode] = figures
         c10ks = list(by_run(results, "c10k", mode).values())
         if c10ks:
@@ -100,6 +106,18 @@ def headline(
             },
         }
     return out
+
+
+def daemon_ms(step: dict[str, Any]) -> dict[str, float]:
+    """A metered step's CPU by daemon, in ms per served request."""
+    cpu = step.get("cpu") or {}
+    served = float(step.get("served_rps") or 0)
+    if not served:
+        return {}
+    return {
+        name: round(cores * 1000 / served, 2)
+        for name, cores in (cpu.get("daemon_cores") or {}).items()
+    }
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from components.tools.bench.cpu import (
     QemuTicks,
     busy_ticks,
     cpu_ticks,
+    daemon_of,
+    daemon_ticks,
     qemu_ticks,
     window_cpu,
 )
@@ -118,3 +120,25 @@ def test_a_meter_whose_guest_reader_ended_says_so() -> None:
         pytest.raises(RuntimeError, match="reader ended"),
     ):
         meter.read()
+
+
+def test_a_host_box_s_cpu_is_split_by_daemon(tmp_path: Path) -> None:
+    def process(pid: int, cmdline: str, utime: int, stime: int) -> None:
+        folder = tmp_path / str(pid)
+        folder.mkdir()
+        (folder / "cmdline").write_bytes(cmdline.replace(" ", "\0").encode() + b"\0")
+        fields = ["S"] + ["0"] * 10 + [str(utime), str(stime)] + ["0"] * 30
+        (folder / "stat").write_text(f"{pid} (x) " + " ".join(fields))
+
+    process(10, "haproxy -W -db -f /etc/haproxy/haproxy.cfg", 30, 10)
+    process(11, "/opt/tunedstack/venv/bin/python -m gunicorn --config g.py", 100, 20)
+    process(12, "/opt/tunedstack/venv/bin/python -m gunicorn --config g.py", 50, 10)
+    process(13, "postgres: 15/main: app app 127.0.0.1(5000) idle", 7, 3)
+    process(14, "python3 - /cache/bench-host/1-tuned/out/syslog", 2, 0)
+    process(15, "/usr/bin/redis-server 127.0.0.1:6379", 4, 1)
+    ticks = dict(daemon_ticks([10, 11, 12, 13, 14, 15, 99], tmp_path))  # 99: already gone
+    assert ticks == {"haproxy": 40, "app": 180, "postgresql": 10, "syslog": 2, "redis": 5}
+    assert daemon_of("bash hostbox.sh /cache/bench-host/1-tuned 15 eth1") == "other"
+    before = CpuReading(0.0, 0, QemuTicks(0, 0), 0, 0.0, (("app", 100), ("haproxy", 40)))
+    after = CpuReading(2.0, 300, QemuTicks(0, 0), 400, 0.5, (("app", 280), ("haproxy", 90)))
+    assert window_cpu(before, after).daemon_cores == {"app": 0.9, "haproxy": 0.25}
