@@ -180,6 +180,38 @@ def test_install_from_puts_every_file_in_place_and_acts_on_nothing(
     assert "applied" not in run.output
 
 
+def test_the_first_boot_checks_each_file_once_unless_it_changed_since(
+    tmp_path: Path, staging: Settings
+) -> None:
+    """The install checks the staged files; the apply once the volume is ready finds the same
+    files in place and does not check them again (under emulation a second throwaway initdb
+    costs a minute of every first boot), but checks any that changed in between."""
+    rendered = _render(staging)
+    staged = tmp_path / "staged"
+    _stage(rendered, staged)
+    install = f"{staged}{PATHS.apply_script} --install-from {staged}"
+    installed, applied, left = _run_steps(
+        tmp_path, [install, PATHS.apply_script, f"ls -A {PATHS.staging_dir}"]
+    )
+    assert installed.ok and applied.ok, installed.output + applied.output
+    assert f"+ haproxy -c -f {staged}{PATHS.haproxy_cfg}" in installed.output
+    assert "+ haproxy -c" not in applied.output
+    assert "the files in place are those the install checked" in applied.output
+    assert "checked" not in left.output.split()  # the record goes with the apply it served
+
+    other = tmp_path / "other"
+    other.mkdir()
+    hand_edit = f"echo '# by hand' >> {PATHS.haproxy_cfg}"
+    _, edited = run_steps(
+        other,
+        [f"{install} && {hand_edit}", PATHS.apply_script],
+        scripts={"runuser": 'case "$*" in *pending_restart*) echo 0; exit 0 ;; esac'},
+    )
+    assert edited.ok, edited.output
+    assert f"+ haproxy -c -f {PATHS.haproxy_cfg}" in edited.output
+    assert "not checked again" not in edited.output
+
+
 # A failed change: the daemons' checks, then rollback of files and services.
 
 
