@@ -398,6 +398,11 @@ class Rehearsal:
             check=check,
         )
 
+    @staticmethod
+    def rollout_command(vm: Vm, rendered: Rendered) -> list[str]:
+        """The rollout's SSH command line, for a run cut off by hand (its bundle on stdin)."""
+        return [*vm.ssh_base(), rollout_script(rendered.content_hash, vm.name)]
+
     def boot(
         self,
         image: BaseImage,
@@ -679,7 +684,7 @@ class Rehearsal:
         bundle, finds nothing left to do."""
         self.log(f"rollout to {vm.name}: its SSH client killed mid-apply")
         cut = cut_rollout(
-            [*vm.ssh_base(), rollout_script(rendered.content_hash, vm.name)],
+            self.rollout_command(vm, rendered),
             bundle(rendered),
             lambda: None,
             ROLLOUT_TIMEOUT_S,
@@ -704,7 +709,7 @@ class Rehearsal:
         rendered = self.render(changed, sizing)
         self.log(f"rollout to {vm.name}: power cut mid-apply")
         cut = cut_rollout(
-            [*vm.ssh_base(), rollout_script(rendered.content_hash, vm.name)],
+            self.rollout_command(vm, rendered),
             bundle(rendered),
             vm.power_cut,
             ROLLOUT_TIMEOUT_S,
