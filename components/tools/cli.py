@@ -167,12 +167,12 @@ def _bench(args: argparse.Namespace) -> int:
     run = bench(
         project_root(args.project_dir),
         args.stack,
-        seed if args.profile in ("seed", "both", "all") else None,
-        c10k if args.profile in ("c10k", "both", "all") else None,
+        seed if "seed" in args.profile else None,
+        c10k if "c10k" in args.profile else None,
         args.out,
-        sweep=sweep if args.profile in ("sweep", "all") else None,
+        sweep=sweep if "sweep" in args.profile else None,
         restarts=(SMOKE_RESTARTS if args.smoke else RestartsProfile())
-        if args.profile == "restarts"
+        if "restarts" in args.profile
         else None,
         rig=args.rig,
         runs=args.runs if args.runs is not None else (HOST_RUNS if host and not args.smoke else 1),
@@ -181,6 +181,25 @@ def _bench(args: argparse.Namespace) -> int:
     figure = f" and {run.figure}" if run.figure else ""
     print(f"\nwrote {args.out / 'results.json'}{figure}")
     return 0
+
+
+PROFILE_GROUPS = {"both": ("seed", "c10k"), "all": ("seed", "c10k", "sweep")}
+PROFILES = ("seed", "c10k", "sweep", "restarts")
+
+
+def profiles_arg(text: str) -> frozenset[str]:
+    """`--profile`: a group (both, all), one profile, or a comma-separated list of them."""
+    if text in PROFILE_GROUPS:
+        return frozenset(PROFILE_GROUPS[text])
+    names = frozenset(name.strip() for name in text.split(","))
+    unknown = sorted(names - set(PROFILES))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected both, all, or a comma-separated list of {', '.join(PROFILES)}"
+        )
+    if "restarts" in names and len(names) > 1:
+        raise argparse.ArgumentTypeError("restarts runs on its own")
+    return names
 
 
 def _reference(args: argparse.Namespace) -> int:
@@ -279,11 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     seed, c10k, smoke_seed, smoke_c10k = SeedProfile(), C10kProfile(), SMOKE_SEED, SMOKE_C10K
     bench_cmd.add_argument(
         "--profile",
-        choices=("seed", "c10k", "both", "sweep", "all", "restarts"),
+        type=profiles_arg,
         default="both",
         help="which load to run: the seed's clients, C10K connections, both of them, the "
         "open-loop capacity sweep, or all three (default: both); or `restarts`, what "
-        "recycling a gunicorn worker costs (the measurement behind its max_requests)",
+        "recycling a gunicorn worker costs (the measurement behind its max_requests); or a "
+        "comma-separated list of seed, c10k, sweep (`sweep,c10k`)",
     )
     bench_cmd.add_argument("--smoke", action="store_true", help="small counts, short runs")
     bench_cmd.add_argument(

@@ -276,3 +276,21 @@ def test_errors_say_where_and_what_was_meant(
     assert err.startswith("tunedstack: stacks/Pulumi.bad.yaml: ")
     assert says in err, err
     assert "(file)" not in err and "<unicode string>" not in err
+
+
+def test_bench_takes_a_profile_group_or_a_list_and_a_rig() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["bench", "--stack", "staging"])
+    assert args.profile == {"seed", "c10k"} and args.rig == "vm" and args.runs is None
+    args = parser.parse_args(
+        ["bench", "--stack", "staging", "--rig", "host", "--profile", "sweep,c10k"]
+    )
+    assert args.profile == {"sweep", "c10k"} and args.rig == "host"
+    assert parser.parse_args(["bench", "--stack", "s", "--profile", "all"]).profile == {
+        "seed",
+        "c10k",
+        "sweep",
+    }
+    for bad in ("sweep,banana", "restarts,sweep"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["bench", "--stack", "staging", "--profile", bad])
