@@ -10,7 +10,8 @@ from functools import partial
 
 from components.tools.bench.c10k import run_c10k
 from components.tools.bench.profiles import C10kProfile
-from components.tools.bench.underload import metered, recorded_run
+from components.tools.bench.results import ProfileResult
+from components.tools.bench.underload import BoxUnderLoad, metered, recorded_run
 from components.tools.bench.vmbox import VmUnderLoad
 from components.tools.rehearsal.checks import Check
 from components.tools.rehearsal.vm import Vm
@@ -20,10 +21,13 @@ SMALL_LOAD = C10kProfile(connections=50, open_per_s=25.0, request_interval_s=5.0
 FORWARDED = "127.0.0.1"
 
 
-def small_load_check(vm: Vm, profile: C10kProfile = SMALL_LOAD) -> Check:
-    box = VmUnderLoad(vm, FORWARDED)
-    load = partial(run_c10k, profile, FORWARDED, vm.http_port, "rehearsal")
-    result = recorded_run(box, partial(metered, box, load))
+def small_load(box: BoxUnderLoad, port: int, profile: C10kProfile = SMALL_LOAD) -> ProfileResult:
+    """C10K against the box as `bench` runs it: sampled, its hold metered, its jobs recorded."""
+    load = partial(run_c10k, profile, box.target, port, "rehearsal", 0)
+    return recorded_run(box, partial(metered, box, load))
+
+
+def load_check(result: ProfileResult, profile: C10kProfile = SMALL_LOAD) -> Check:
     hold = result.extra.get("hold") or {}
     cpu = hold.get("cpu") or {}
     guest, vcpus = cpu.get("guest_busy_cores", 0.0), cpu.get("vcpu_thread_cores", 0.0)
@@ -39,6 +43,10 @@ def small_load_check(vm: Vm, profile: C10kProfile = SMALL_LOAD) -> Check:
         ok,
         f"{result.requests} requests, {result.failed} failed, all held "
         f"{result.extra.get('all_held')}, peak {result.peak_connections} connections on the box, "
-        f"guest {guest:.2f} cores, vCPU threads {vcpus:.2f}",
+        + (f"guest {guest:.2f} cores, vCPU threads {vcpus:.2f}" if cpu else "hold not metered"),
         f"0 failed, all {profile.connections} held and seen on the box, both CPUs read",
     )
+
+
+def small_load_check(vm: Vm) -> Check:
+    return load_check(small_load(VmUnderLoad(vm, FORWARDED), vm.http_port))
