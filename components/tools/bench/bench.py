@@ -177,6 +177,8 @@ def sweep_step_lines(result: ProfileResult) -> list[str]:
             f"{step['served_rps']:.1f}, goodput {step['goodput_rps']:.1f} req/s, p99 "
             f"{step['p99_ms']:.0f} ms, shed {step['shed']}"
         )
+        if step.get("not_sent"):
+            line += f", not sent {step['not_sent']} (the generator's connection limit)"
         cpu = step.get("cpu")
         if cpu:
             line += "; " + cpu_text(cpu, step["guest_cpu_ms_per_served"])

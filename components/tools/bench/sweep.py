@@ -18,6 +18,10 @@ from components.tools.bench.results import FAILURE_KINDS, ProfileResult, Series,
 SATURATED_PERCENT = 90.0
 # Connections the generator may hold at once: a queue of 15 s at twice the capacity fits.
 MAX_CONNECTIONS = 8192
+# File descriptors the generator keeps for itself (its meter's reads, logs) under its limit:
+# past that an arrival is not sent, and counted as such, rather than the run failing.
+FD_RESERVE = 512
+NOT_SENT = "not_sent"  # an Outcome's kind: the generator had no descriptor left to send it
 
 
 @dataclass(frozen=True)
@@ -55,10 +59,18 @@ class StepResult:
     # Where the CPU went in the counted window, when the box was metered (see cpu.py).
     cpu: WindowCpu | None = None
     guest_cpu_ms_per_served: float = math.nan
+    # Arrivals the generator could not send (its connections at its file limit): load the box
+    # never saw, neither served nor failed by it.
+    not_sent: int = 0
 
     @property
     def failed(self) -> int:
         return sum(self.errors.values())
+
+
+def connection_limit() -> int:
+    """Connections the generator may hold: its file limit less what it keeps for itself."""
+    return max(1, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - FD_RESERVE)
 
 
 @dataclass
@@ -68,32 +80,43 @@ class Client:
     headers: str
     timeout_s: float
     idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = field(default_factory=list)
+    # Looked up when a client is made (the limit may have been raised since import).
+    max_open: int = field(default_factory=lambda: connection_limit())
+    open: int = 0  # connections held, idle or busy, or being opened
 
     async def one(self, path: str) -> tuple[int, float, str]:
         """(status, ms, failure kind) of one GET, on an idle connection if there is one."""
         sent = time.monotonic()
-        try:
-            if self.idle:
-                reader, writer = self.idle.pop()
-            else:
+        if self.idle:
+            reader, writer = self.idle.pop()
+        elif self.open >= self.max_open:
+            return 0, 0.0, NOT_SENT
+        else:
+            self.open += 1
+            try:
                 reader, writer = await asyncio.wait_for(
                     asyncio.open_connection(self.host, self.port), self.timeout_s
                 )
-        except (OSError, TimeoutError) as e:
-            return 0, (time.monotonic() - sent) * 1000, _kind(e)
+            except (OSError, TimeoutError) as e:
+                self.open -= 1
+                return 0, (time.monotonic() - sent) * 1000, _kind(e)
         try:
             status, keep = await asyncio.wait_for(
                 self._exchange(reader, writer, path), self.timeout_s
             )
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as e:
-            writer.close()
+            self._close(writer)
             return 0, (time.monotonic() - sent) * 1000, _kind(e)
         ms = (time.monotonic() - sent) * 1000
         if keep:
             self.idle.append((reader, writer))
         else:
-            writer.close()
+            self._close(writer)
         return status, ms, "http_5xx" if status >= 500 else ""
+
+    def _close(self, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+        self.open -= 1
 
     async def _exchange(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str
@@ -116,6 +139,7 @@ class Client:
         not yet awaited when its loop ends is left open)."""
         writers = [writer for _, writer in self.idle]
         self.idle.clear()
+        self.open -= len(writers)
         await asyncio.gather(*(closed(w) for w in writers))
 
 
@@ -174,7 +198,10 @@ def step_result(
     finished = [o for o in outcomes if 200 <= o.status < 300 and _in_window(o.done_s, p)]
     shed = [o.ms for o in counted if o.status >= 500]
     errors = dict.fromkeys(FAILURE_KINDS, 0)
+    not_sent = sum(1 for o in counted if o.kind == NOT_SENT)
     for o in counted:
+        if o.kind == NOT_SENT:
+            continue
         if o.kind:
             errors[o.kind] += 1
         elif not 200 <= o.status < 300:
@@ -193,6 +220,7 @@ def step_result(
         shed_p99_ms=percentile(shed, 99),
         cpu=cpu,
         guest_cpu_ms_per_served=guest_ms_per(cpu, served_rps),
+        not_sent=not_sent,
     )
 
 

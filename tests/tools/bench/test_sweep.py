@@ -137,3 +137,17 @@ def test_an_unmetered_step_has_no_cpu_figures(shedding_box: int) -> None:
         "steps"
     ]
     assert below["cpu"] is None and math.isnan(below["guest_cpu_ms_per_served"])
+
+
+def test_arrivals_past_the_generators_connection_limit_are_not_sent_not_failed(
+    queueing_box: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A generator allowed 10 connections against a box that queues: at twice capacity the
+    # queue holds them all, and further arrivals are counted as not sent, not as the box's.
+    monkeypatch.setattr("components.tools.bench.sweep.connection_limit", lambda: 10)
+    result = run_sweep(PROFILE, "127.0.0.1", queueing_box, "stock", CAPACITY, TOKEN)
+    below, above = result.extra["steps"]
+    assert above["not_sent"] > 0
+    assert above["failed"] == 0
+    assert 0 < above["served_rps"] <= CAPACITY * 1.1
+    assert below["not_sent"] == 0  # at half capacity a few connections are enough
