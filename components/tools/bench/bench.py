@@ -7,6 +7,7 @@ import math
 import multiprocessing
 import os
 import platform
+import resource
 import shutil
 import signal
 import time
@@ -570,10 +571,24 @@ def bench(
         raise ValueError("the restarts profile runs on the VM rig only (it restarts systemd units)")
     out.mkdir(parents=True, exist_ok=True)
     stack_settings = load_stack_file(root / "stacks", stack)
+    asked_connections = c10k.connections if c10k else None
+    if rig == "host" and c10k is not None:
+        # host_rig builds on this module's profile runs: imported here, not at the top.
+        from components.tools.bench.host_rig import c10k_within_file_limit
+
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        c10k = c10k_within_file_limit(stack_settings, seed, c10k, hard)
     base = sized_for_load(stack_settings, seed, c10k)
     shown = progress or progress_for(
         bench_steps(seed, c10k, sweep, restarts, rig, runs), timings(cache_root())
     )
+    if c10k is not None and c10k.connections != asked_connections:
+        shown.note(
+            f"C10K with {c10k.connections} connections, not {asked_connections}: the tuned "
+            f"HAProxy sized for more needs more open files than this rig's hard limit "
+            f"({resource.getrlimit(resource.RLIMIT_NOFILE)[1]}), which takes CAP_SYS_RESOURCE "
+            "to raise"
+        )
     if base.workload.peak_connections != stack_settings.workload.peak_connections:
         shown.note(
             f"sizing the tuned box for {base.workload.peak_connections} peak connections "
@@ -591,6 +606,7 @@ def bench(
             "sweep_profile": asdict(sweep) if sweep else None,
             "restarts_profile": asdict(restarts) if restarts else None,
             "peak_connections_sized_for": base.workload.peak_connections,
+            "c10k_connections_asked": asked_connections,
         }
     )
     if rig == "host":

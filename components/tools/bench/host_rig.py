@@ -17,7 +17,7 @@ from components.model.layout import PATHS
 from components.model.render import Secrets, render_files
 from components.model.settings import Settings
 from components.model.sizing import Sizing, size
-from components.tools.bench.bench import MODES, ProfileRuns, run_suffix
+from components.tools.bench.bench import MODES, ProfileRuns, run_suffix, sized_for_load
 from components.tools.bench.cgroup import box_cores, generator_cores
 from components.tools.bench.hostbox import MEBIBYTE, REPLACED_IN_BOX, HostBox, HostLink
 from components.tools.bench.profiles import C10kProfile, SeedProfile, SweepProfile
@@ -64,6 +64,22 @@ def rig_folder(mode: str) -> Path:
 
 
 RAW_SECONDS = 5.0
+CONNECTIONS_STEP = 500
+
+
+def c10k_within_file_limit(
+    base: Settings, seed: SeedProfile | None, c10k: C10kProfile, hard_limit: int
+) -> C10kProfile:
+    """C10K with as many connections as the tuned HAProxy, sized for them, can open under the
+    rig's own file limit (HAProxy refuses to start below what its maxconn needs, and the rig
+    cannot raise its hard limit without CAP_SYS_RESOURCE): all of them where the limit allows."""
+    connections = c10k.connections
+    while connections > CONNECTIONS_STEP:
+        sized = size(sized_for_load(base, seed, replace(c10k, connections=connections)))
+        if sized.kernel.file_limits.haproxy <= hard_limit:
+            break
+        connections -= CONNECTIONS_STEP
+    return replace(c10k, connections=connections)
 
 
 def measure_host(

@@ -19,11 +19,17 @@ from components.model.project import PACKAGE_ROOT
 from components.model.render import Secrets, render_files
 from components.model.settings import load_stack_file
 from components.model.sizing import size
-from components.tools.bench.bench import MODES, bench, bench_steps, cpu_text
+from components.tools.bench.bench import MODES, bench, bench_steps, cpu_text, sized_for_load
 from components.tools.bench.cgroup import box_cores, generator_cores, leftover_groups
-from components.tools.bench.host_rig import rig_folder
+from components.tools.bench.host_rig import c10k_within_file_limit, rig_folder
 from components.tools.bench.hostbox import PLACED_UNDER, parse_sysctl_record, place_files
-from components.tools.bench.profiles import SMOKE_C10K, SMOKE_RESTARTS, SMOKE_SEED, SMOKE_SWEEP
+from components.tools.bench.profiles import (
+    HOST_C10K,
+    SMOKE_C10K,
+    SMOKE_RESTARTS,
+    SMOKE_SEED,
+    SMOKE_SWEEP,
+)
 from components.tools.rehearsal.host import HostError
 
 needs_rig = pytest.mark.skipif(
@@ -286,3 +292,11 @@ def test_a_host_box_window_names_its_cgroup_not_qemu() -> None:
     )
     vm = {**host, "vcpu_thread_cores": 0.9, "qemu_other_cores": 0.2}
     assert "QEMU's other threads 0.20" in cpu_text(vm, 1.4)
+
+
+def test_c10k_holds_as_many_connections_as_the_rigs_file_limit_lets_haproxy_open() -> None:
+    staging = load_stack_file(PACKAGE_ROOT / "stacks", "staging")
+    # 10,000 need a tuned HAProxy with 27,648 open files; 7,000 need 19,456.
+    assert c10k_within_file_limit(staging, None, HOST_C10K, 20_000).connections == 7_000
+    assert c10k_within_file_limit(staging, None, HOST_C10K, 1 << 20).connections == 10_000
+    assert size(sized_for_load(staging, None, HOST_C10K)).kernel.file_limits.haproxy == 27_648
