@@ -71,8 +71,8 @@ class CpuReading:
     qemu: QemuTicks
     host_busy: int  # ticks, all the host's cores
     generator_s: float  # the load generator's own CPU (time.process_time())
-    # Ticks of the box's processes by daemon (the host rig's, whose processes the host sees);
-    # a process that ended within a window takes its ticks with it.
+    # Ticks of the box's processes by daemon (the host rig's, whose processes the host sees),
+    # ended children included once waited for.
     daemons: tuple[tuple[str, int], ...] = ()
 
 
@@ -191,13 +191,21 @@ def daemon_of(cmdline: str) -> str:
     return "other"
 
 
+def cpu_ticks_with_children(stat_text: str) -> int:
+    """utime + stime + cutime + cstime: a process's CPU and that of its children that ended
+    and were waited for (a recycled gunicorn worker's goes to its master, a PostgreSQL
+    backend's to the postmaster), so a window's figure does not drop when a process exits."""
+    _, fields = _stat_fields(stat_text)
+    return sum(int(f) for f in fields[11:15])
+
+
 def daemon_ticks(pids: list[int], proc: Path = Path("/proc")) -> tuple[tuple[str, int], ...]:
-    """CPU ticks of the given processes, summed by daemon."""
+    """CPU ticks of the given processes and their ended children, summed by daemon."""
     totals: dict[str, int] = {}
     for pid in pids:
         try:
             cmdline = (proc / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            ticks = cpu_ticks((proc / str(pid) / "stat").read_text())
+            ticks = cpu_ticks_with_children((proc / str(pid) / "stat").read_text())
         except (FileNotFoundError, ProcessLookupError):  # ended since the list was read
             continue
         name = daemon_of(cmdline)

@@ -123,15 +123,16 @@ def test_a_meter_whose_guest_reader_ended_says_so() -> None:
 
 
 def test_a_host_box_s_cpu_is_split_by_daemon(tmp_path: Path) -> None:
-    def process(pid: int, cmdline: str, utime: int, stime: int) -> None:
+    def process(pid: int, cmdline: str, utime: int, stime: int, children: int = 0) -> None:
         folder = tmp_path / str(pid)
         folder.mkdir()
         (folder / "cmdline").write_bytes(cmdline.replace(" ", "\0").encode() + b"\0")
-        fields = ["S"] + ["0"] * 10 + [str(utime), str(stime)] + ["0"] * 30
+        fields = ["S"] + ["0"] * 10 + [str(utime), str(stime), str(children), "0"] + ["0"] * 30
         (folder / "stat").write_text(f"{pid} (x) " + " ".join(fields))
 
     process(10, "haproxy -W -db -f /etc/haproxy/haproxy.cfg", 30, 10)
-    process(11, "/opt/tunedstack/venv/bin/python -m gunicorn --config g.py", 100, 20)
+    # The master: its recycled workers' CPU (cutime) counts with it.
+    process(11, "/opt/tunedstack/venv/bin/python -m gunicorn --config g.py", 20, 0, 100)
     process(12, "/opt/tunedstack/venv/bin/python -m gunicorn --config g.py", 50, 10)
     process(13, "postgres: 15/main: app app 127.0.0.1(5000) idle", 7, 3)
     process(14, "python3 - /cache/bench-host/1-tuned/out/syslog", 2, 0)
