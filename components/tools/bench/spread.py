@@ -34,7 +34,7 @@ class Spread:
         found = tuple(v for v in values if not math.isnan(v))
         if not found:
             return cls(math.nan, math.nan, math.nan, ())
-        return cls(round(statistics.median(found), 1), min(found), max(found), found)
+        return cls(round(statistics.median(found), 3), min(found), max(found), found)
 
     @property
     def relative_range(self) -> float:

@@ -169,3 +169,9 @@ def test_c10k_offers_half_the_measured_capacity_within_the_keep_alive() -> None:
     # A slow box: the interval stays under HAProxy's 60 s keep-alive.
     assert HOST_C10K.at_capacity(50.0).request_interval_s == 55.0
     assert SMOKE_C10K.at_capacity(800.0) == SMOKE_C10K  # a fixed interval stays
+
+
+def test_a_median_of_small_figures_keeps_its_digits() -> None:
+    # ms per served request: a median rounded to 0.1 would fall outside its own range.
+    spread = Spread.of([0.34, 0.44, 0.36])
+    assert spread.low <= spread.median <= spread.high and spread.median == 0.36
