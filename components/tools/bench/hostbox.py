@@ -15,7 +15,6 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from components.model.layout import NAMES
 from components.model.render import Rendered
@@ -294,14 +293,3 @@ class HostBox:
         )
         self.cgroup.remove()
         shutil.rmtree(self.folder, ignore_errors=True)
-
-    def __enter__(self) -> HostBox:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
