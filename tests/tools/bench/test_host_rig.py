@@ -187,15 +187,19 @@ def test_the_raw_app_and_the_targets_are_in_the_results(smoke: SmokeRun) -> None
 
 
 @needs_rig
-def test_the_tuned_box_fails_nothing_at_smoke_size(smoke: SmokeRun) -> None:
+def test_the_tuned_box_drops_no_connection_at_smoke_size(smoke: SmokeRun) -> None:
     profiles = smoke.data["profiles"]
     assert isinstance(profiles, dict)
-    for profile in ("seed", "c10k"):
-        tuned = profiles[profile]["tuned"]
-        assert tuned["failed"] == 0, (profile, tuned["failures"])
+    # C10K's 200 connections offer 20 req/s, a few percent of any capacity: nothing fails.
     c10k = profiles["c10k"]["tuned"]
+    assert c10k["failed"] == 0, c10k["failures"]
     assert c10k["extra"]["all_held"] is True
     assert c10k["extra"]["probe_requests"] > 0
+    # The seed offers half the capacity measured on the stock box: a host slower by then may
+    # make the tuned box shed some (a quick 503, by design); it never refuses, resets or
+    # leaves a client waiting out its timeout.
+    seed = profiles["seed"]["tuned"]["failures"]
+    assert seed["refused"] == seed["reset"] == seed["timeout"] == seed["other"] == 0, seed
     for mode in MODES:  # metered from the box's cgroup
         hold = profiles["c10k"][mode]["extra"]["hold"]
         assert hold["cpu"]["guest_busy_cores"] > 0 and hold["cpu"]["vcpu_thread_cores"] == 0
