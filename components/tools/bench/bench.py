@@ -237,6 +237,11 @@ def result_line(result: ProfileResult) -> str:
     )
 
 
+def header_lines(secrets: Secrets) -> str:
+    """The sample app's write token as raw HTTP header lines, for the asyncio clients."""
+    return "".join(f"{k}: {v}\r\n" for k, v in hits_headers(secrets).items())
+
+
 def run_suffix(run: int, runs: int) -> str:
     """What tells a repeated step's runs apart ("tuned sweep 2/3"); nothing for a single run."""
     return "" if runs == 1 else f" {run}/{runs}"
@@ -350,7 +355,7 @@ class ProfileRuns:
     ) -> None:
         """Each profile against this box, in the order `bench_steps` names them."""
         target = box.target
-        headers = "".join(f"{k}: {v}\r\n" for k, v in hits_headers(secrets).items())
+        headers = header_lines(secrets)
         seed, c10k, sweep, restarts = self.seed, self.c10k, self.sweep, self.restarts
         first_box = self.capacity is None
         again = self.remeasure and mode == MODES[0]

@@ -6,9 +6,7 @@ what the rendered files do on real cores, with the kernel settings a network nam
 
 from __future__ import annotations
 
-import ctypes
 import os
-import subprocess
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,13 @@ from components.model.layout import PATHS
 from components.model.render import Secrets, render_files
 from components.model.settings import Settings
 from components.model.sizing import Sizing, size
-from components.tools.bench.bench import MODES, ProfileRuns, run_suffix, sized_for_load
+from components.tools.bench.bench import (
+    MODES,
+    ProfileRuns,
+    header_lines,
+    run_suffix,
+    sized_for_load,
+)
 from components.tools.bench.cgroup import box_cores, generator_cores
 from components.tools.bench.hostbox import MEBIBYTE, REPLACED_IN_BOX, HostBox, HostLink
 from components.tools.bench.profiles import C10kProfile, SeedProfile, SweepProfile
@@ -25,9 +29,8 @@ from components.tools.bench.raw import RawThroughput, concurrencies_for, raw_thr
 from components.tools.bench.results import ProfileResult
 from components.tools.progress import Progress
 from components.tools.rehearsal.host import HostError, cache_root
-from components.tools.rehearsal.rehearse import hits_headers
+from components.tools.rehearsal.loadlink import enter_private_network
 
-CLONE_NEWNET = 0x40000000
 HOST_LINK = HostLink()
 
 
@@ -44,12 +47,7 @@ def host_rig_meta(host_cores: int) -> dict[str, Any]:
 def enter_generator_side() -> None:
     """The calling process (and all it starts) in a new network namespace with only loopback,
     on the cores the box does not get."""
-    if os.geteuid() != 0:
-        raise HostError("the host rig needs root (namespaces and a cgroup)")
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWNET) != 0:
-        raise HostError(f"cannot create a network namespace: {os.strerror(ctypes.get_errno())}")
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    enter_private_network(HOST_LINK)
     os.sched_setaffinity(0, generator_cores(os.cpu_count() or 1))
 
 
@@ -149,7 +147,7 @@ def raw_step(
 ) -> RawThroughput:
     """The app alone on the tuned box: gunicorn on its Unix socket, no HAProxy."""
     concurrencies = concurrencies_for(sizing.gunicorn.concurrency)
-    headers = "".join(f"{k}: {v}\r\n" for k, v in hits_headers(secrets).items())
+    headers = header_lines(secrets)
     with progress.step(
         f"raw app{run_suffix(run, runs)}",
         f"gunicorn alone on its socket, {', '.join(map(str, concurrencies))} clients",

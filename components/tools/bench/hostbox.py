@@ -57,6 +57,10 @@ class HostLink:
     box_ip: str = "10.77.0.2"
     prefix: int = 24
 
+    def setup_commands(self) -> list[list[str]]:
+        """The generator's namespace needs only loopback: the box adds the veth when it starts."""
+        return [["ip", "link", "set", "lo", "up"]]
+
 
 @dataclass(frozen=True)
 class SysctlRecord:

@@ -13,6 +13,7 @@ import ctypes
 import os
 import subprocess
 from dataclasses import dataclass
+from typing import Protocol
 
 from components.tools.rehearsal.host import HostError
 
@@ -49,9 +50,14 @@ class LoadLink:
         ]
 
 
-def enter_private_network(link: LoadLink) -> None:
+class NetworkSetup(Protocol):
+    def setup_commands(self) -> list[list[str]]: ...
+
+
+def enter_private_network(link: NetworkSetup) -> None:
     """Move the calling thread, and every process it starts from now on, into a new network
-    namespace holding only loopback and the link's tap. Call it first thing in a fresh process."""
+    namespace holding only loopback and what the link's commands set up. Call it first thing
+    in a fresh process."""
     if os.geteuid() != 0:
         raise HostError("the benchmark's load link needs root (a network namespace and a tap)")
     libc = ctypes.CDLL(None, use_errno=True)
