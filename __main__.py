@@ -6,6 +6,7 @@ from typing import Any
 import pulumi
 import pulumi_linode as linode
 
+from components.cloud.backups import BackupBucket
 from components.cloud.config import app_deploy_key, load_pulumi_config
 from components.cloud.firewall import BoxFirewall
 from components.cloud.instance import Box
@@ -14,6 +15,7 @@ from components.cloud.passwords import ServicePasswords
 from components.cloud.preflight import DataVolumeNow, LiveAccount, LivePlan, RunningBox, preflight
 from components.cloud.rollout import Rollout
 from components.cloud.volume import DataVolume
+from components.model.backups import BackupKeys, BackupRepository
 from components.model.errors import StackError
 from components.model.render import Secrets, render_files
 from components.model.userdata import cloud_config
@@ -69,9 +71,21 @@ label = settings.instance_label(stack)
 tags = sorted({"tunedstack", stack, *settings.tags})
 passwords = ServicePasswords(stack)
 keys = BoxKeys(stack)
+backups = BackupBucket(stack, stack, settings) if settings.backups_enabled else None
+no_repository: pulumi.Output[BackupRepository | None] = pulumi.Output.from_input(None)
+no_keys: pulumi.Output[BackupKeys | None] = pulumi.Output.from_input(None)
 rendered = pulumi.Output.all(
-    passwords.postgres, passwords.redis, keys.deploy_public_key, deploy_key or ""
-).apply(lambda v: render_files(stack, settings, sizing, Secrets(v[0], v[1], v[2], v[3])))
+    passwords.postgres,
+    passwords.redis,
+    keys.deploy_public_key,
+    deploy_key or "",
+    backups.repository if backups else no_repository,
+    backups.keys if backups else no_keys,
+).apply(
+    lambda v: render_files(
+        stack, settings, sizing, Secrets(v[0], v[1], v[2], v[3], v[5]), repository=v[4]
+    )
+)
 document = keys.first_boot().apply(lambda k: cloud_config(k, stack))
 
 firewall = BoxFirewall(stack, label, settings.admin_cidrs, tags)
@@ -94,6 +108,16 @@ pulumi.export("ssh", box.ipv4.apply(lambda ip: f"ssh root@{ip}"))
 pulumi.export("hostKey", keys.host_public_key)
 pulumi.export("volumeId", volume.volume_id)
 pulumi.export("volumeDevice", volume.device)
+if backups is not None:
+    pulumi.export("backupBucket", backups.bucket)
+    # Without these keys the backups are unreadable: keep a copy outside Pulumi's state
+    # (`pulumi stack output backupKeys --show-secrets`).
+    pulumi.export(
+        "backupKeys",
+        backups.keys.apply(
+            lambda k: {"postgresCipherPass": k.postgres_cipher, "resticPassword": k.redis_password}
+        ),
+    )
 pulumi.export("contentHash", pulumi.Output.unsecret(rendered.apply(lambda r: r.content_hash)))
 pulumi.export("sizing", {line.name: line.mb for line in sizing.budget.lines()})
 pulumi.export(

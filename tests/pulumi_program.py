@@ -44,6 +44,15 @@ def mock_password(name: str) -> str:
     return hashlib.sha256(name.encode()).hexdigest()[:32]
 
 
+# What the mocked provider says a bucket's S3 endpoint is.
+OBJECT_STORAGE_ENDPOINT = "us-iad-1.linodeobjects.com"
+
+
+def mock_access_key(name: str) -> str:
+    """What the mocked provider hands out as an Object Storage access key: stable per name."""
+    return hashlib.sha256(name.encode()).hexdigest()[:20].upper()
+
+
 def mock_key_pair(name: str) -> tuple[str, str]:
     """What the mocked pulumi-tls hands out for an ED25519 key: (private OpenSSH, public line)."""
     digest = hashlib.sha256(name.encode()).hexdigest()
@@ -83,6 +92,13 @@ class LinodeMocks(pulumi.runtime.Mocks):
             rid = "5151"
         elif args.typ == "linode:index/volume:Volume":
             rid = "7373"
+        elif args.typ == "random:index/randomId:RandomId":
+            digest = hashlib.sha256(args.name.encode()).hexdigest()
+            state["hex"] = digest[: 2 * int(args.inputs["byteLength"])]
+        elif args.typ == "linode:index/objectStorageBucket:ObjectStorageBucket":
+            state["s3Endpoint"] = OBJECT_STORAGE_ENDPOINT
+        elif args.typ == "linode:index/objectStorageKey:ObjectStorageKey":
+            state.update(accessKey=mock_access_key(args.name), secretKey=mock_password(args.name))
         elif args.typ == "tls:index/privateKey:PrivateKey":
             private, public = mock_key_pair(args.name)
             state.update(private_key_openssh=private, public_key_openssh=public)

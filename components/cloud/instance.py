@@ -81,7 +81,7 @@ class Box(pulumi.ComponentResource):
             image=settings.image,
             root_pass=root_password,
             private_ip=settings.private_ip,
-            backups_enabled=settings.backups_enabled,
+            backups_enabled=settings.linode_backups_enabled,
             firewall_id=firewall_id,
             tags=tags,
             metadatas=[

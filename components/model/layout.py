@@ -23,6 +23,13 @@ class Paths:
     firstboot_script: str = "/usr/local/sbin/tunedstack-firstboot"
     volume_script: str = "/usr/local/sbin/tunedstack-volume"
     drift_script: str = "/usr/local/sbin/tunedstack-drift"
+    backup_script: str = "/usr/local/sbin/tunedstack-backup"
+    restore_script: str = "/usr/local/sbin/tunedstack-restore"
+    # restic's repository and the bucket's key, root only.
+    backup_env: str = "/etc/tunedstack/backup.env"
+    pgbackrest_conf: str = "/etc/pgbackrest.conf"
+    # When each kind of backup last succeeded from this box.
+    backup_state: str = "/var/lib/tunedstack/backups"
     # What the last drift check found: a file a status command can read.
     drift_report: str = "/var/lib/tunedstack/drift"
     packages_list: str = "/etc/tunedstack/packages"

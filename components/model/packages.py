@@ -16,5 +16,8 @@ PACKAGES = (
     "python3-redis",
     "python3-venv",
     "unattended-upgrades",
+    # Off-box backups: PostgreSQL's base backups and WAL, Redis' snapshots.
+    "pgbackrest",
+    "restic",
     "curl",
 )

@@ -17,6 +17,16 @@ from typing import Any
 
 import jinja2
 
+from components.model.backups import (
+    KEY_LENGTH,
+    KINDS,
+    POSTGRES_PREFIX,
+    STANZA,
+    BackupKeys,
+    BackupRepository,
+    max_age_s,
+    on_calendar,
+)
 from components.model.layout import (
     METADATA_SERVICE,
     NAMES,
@@ -55,6 +65,16 @@ LOG_KEEP_DAYS = 30
 # The daily drift check starts up to this long after midnight: boxes do not all check at once.
 DRIFT_DELAY_SECONDS = 3600
 DRIFT_TIMER = "tunedstack-drift.timer"
+# The backups' timers: one per kind, and a daily one that fails when a kind's last good backup
+# is older than its schedule allows.
+BACKUP_STATUS = "status"
+BACKUP_TIMERS = tuple(f"tunedstack-backup@{kind}.timer" for kind in (*KINDS, BACKUP_STATUS))
+# How long a backup waits for Redis' BGSAVE, and a restore for PostgreSQL's recovery and
+# Redis' AOF rewrite, before it fails.
+SNAPSHOT_WAIT_SECONDS = 600
+RECOVERY_WAIT_SECONDS = 1800
+# Timers of many boxes on the same schedule do not all hit the bucket in the same minute.
+BACKUP_RANDOM_DELAY_SECONDS = 600
 _SECRET = re.compile(r"[A-Za-z0-9]{16,128}")
 # Length of generated service passwords (Pulumi's and the rehearsal's alike).
 SECRET_LENGTH = 32
@@ -78,6 +98,8 @@ class Secrets:
     deploy_public_key: str = PLACEHOLDER_DEPLOY_KEY
     # The private repository's deploy key (the appDeployKey secret), when the app has one.
     app_deploy_key: str = PLACEHOLDER_APP_DEPLOY_KEY
+    # The bucket's key and the backups' encryption keys, when the stack has backups.
+    backup_keys: BackupKeys | None = None
 
     def __post_init__(self) -> None:
         for name in ("postgres_password", "redis_password"):
@@ -89,12 +111,16 @@ class Secrets:
         return cls(postgres_password="SECRETpostgresPassword", redis_password="SECRETredisPassword")
 
     @classmethod
-    def generate(cls) -> Secrets:
-        """Fresh local passwords, for a box that never sees Pulumi (the rehearsal, preflight)."""
-        alphabet = string.ascii_letters + string.digits
-        return cls(
-            *("".join(pysecrets.choice(alphabet) for _ in range(SECRET_LENGTH)) for _ in range(2))
-        )
+    def generate(cls, backups: bool = False) -> Secrets:
+        """Fresh local passwords, for a box that never sees Pulumi (the rehearsal, preflight),
+        and with `backups` the keys of a stand-in bucket."""
+
+        def word(length: int) -> str:
+            alphabet = string.ascii_letters + string.digits
+            return "".join(pysecrets.choice(alphabet) for _ in range(length))
+
+        keys = BackupKeys(word(20), word(40), word(KEY_LENGTH), word(KEY_LENGTH))
+        return cls(word(SECRET_LENGTH), word(SECRET_LENGTH), backup_keys=keys if backups else None)
 
     @property
     def hits_token(self) -> str:
@@ -105,7 +131,8 @@ class Secrets:
 
     def values(self) -> tuple[str, ...]:
         held = (self.postgres_password, self.redis_password, self.app_deploy_key, self.hits_token)
-        return tuple(v for v in held if v)
+        backup = self.backup_keys.values() if self.backup_keys is not None else ()
+        return tuple(v for v in (*held, *backup) if v)
 
 
 @dataclass(frozen=True)
@@ -173,13 +200,70 @@ def restart_order(sz: Sizing) -> list[str]:
         "haproxy.service",
         "ssh.service",
         DRIFT_TIMER,
+        # Listed whether or not the stack has backups: a stack that turns them off stops them.
+        *BACKUP_TIMERS,
     ]
 
 
 def running_units(settings: Settings, sz: Sizing) -> list[str]:
     """What a serving box runs: every apply ends by checking each is active."""
     socket = [] if settings.stock else ["tunedstack-app.socket"]
-    return [u for u in restart_order(sz) if u != "tunedstack-app.socket"] + socket
+    backups = [] if settings.backups_enabled else list(BACKUP_TIMERS)
+    return [
+        u for u in restart_order(sz) if u != "tunedstack-app.socket" and u not in backups
+    ] + socket
+
+
+def backup_specs(settings: Settings, sz: Sizing) -> list[FileSpec]:
+    """The backups' files: the same on a stock box (data safety is not tuning)."""
+    if not settings.backups_enabled:
+        return []
+    pg_dir = f"/etc/postgresql/{sz.postgres.version}/main"
+    b = settings.backups
+    schedules = {
+        "postgres-full": b.full_schedule,
+        "postgres-diff": b.differential_schedule,
+        "redis": b.redis_schedule,
+        BACKUP_STATUS: "daily",
+    }
+    timers = [
+        FileSpec(
+            f"/etc/systemd/system/tunedstack-backup@{kind}.timer",
+            "backup.timer.j2",
+            ("daemon-reload", f"restart:tunedstack-backup@{kind}.timer"),
+            extra={
+                "kind": kind,
+                "schedule": schedule,
+                "on_calendar": on_calendar(schedule),
+                "random_delay_s": BACKUP_RANDOM_DELAY_SECONDS,
+            },
+        )
+        for kind, schedule in schedules.items()
+    ]
+    return [
+        FileSpec(
+            PATHS.pgbackrest_conf,
+            "pgbackrest.conf.j2",
+            ("backups",),
+            mode="0640",
+            owner="postgres:postgres",
+        ),
+        FileSpec(
+            f"{pg_dir}/conf.d/70-tunedstack-backups.conf",
+            "postgresql-archive.conf.j2",
+            ("postgresql",),
+            owner="postgres:postgres",
+        ),
+        FileSpec(PATHS.backup_env, "backup.env.j2", mode="0600"),
+        FileSpec(PATHS.backup_script, "backup.sh.j2", mode="0755"),
+        FileSpec(PATHS.restore_script, "restore.sh.j2", mode="0755"),
+        FileSpec(
+            "/etc/systemd/system/tunedstack-backup@.service",
+            "backup.service.j2",
+            ("daemon-reload",),
+        ),
+        *timers,
+    ]
 
 
 def file_specs(settings: Settings, sz: Sizing) -> list[FileSpec]:
@@ -261,8 +345,8 @@ def file_specs(settings: Settings, sz: Sizing) -> list[FileSpec]:
         FileSpec(PATHS.root_authorized_keys, "authorized_keys.j2", mode="0600"),
     ]
     if settings.stock:
-        return stock_specs(specs)
-    return specs
+        return stock_specs(specs) + backup_specs(settings, sz)
+    return specs + backup_specs(settings, sz)
 
 
 # What the stock box keeps of the tuned one: the app, its env, SSH hardening and keys, upgrades,
@@ -299,7 +383,32 @@ def stock_specs(tuned: list[FileSpec]) -> list[FileSpec]:
     ]
 
 
-def _context(stack: str, settings: Settings, sz: Sizing, secrets: Secrets) -> dict[str, Any]:
+def _backup_context(
+    stack: str, settings: Settings, secrets: Secrets, repository: BackupRepository | None
+) -> dict[str, Any]:
+    b = settings.backups
+    return {
+        "repository": repository or BackupRepository.placeholder(stack),
+        "credentials": secrets.backup_keys or BackupKeys.placeholders(),
+        "stanza": STANZA,
+        "postgres_prefix": POSTGRES_PREFIX,
+        "max_age_s": {
+            "postgres-full": max_age_s(b.full_schedule),
+            "postgres-diff": max_age_s(b.differential_schedule),
+            "redis": max_age_s(b.redis_schedule),
+        },
+        "snapshot_wait_s": SNAPSHOT_WAIT_SECONDS,
+        "recovery_wait_s": RECOVERY_WAIT_SECONDS,
+    }
+
+
+def _context(
+    stack: str,
+    settings: Settings,
+    sz: Sizing,
+    secrets: Secrets,
+    repository: BackupRepository | None = None,
+) -> dict[str, Any]:
     return {
         "header": HEADER,
         "stack": stack,
@@ -318,6 +427,13 @@ def _context(stack: str, settings: Settings, sz: Sizing, secrets: Secrets) -> di
             "stats": f"127.0.0.1:{PORTS.stats}",
         },
         "restart_order": restart_order(sz),
+        "pg_unit": f"postgresql@{sz.postgres.version}-main.service",
+        "app_units": [
+            *([] if settings.stock else ["tunedstack-app.socket"]),
+            "tunedstack-app.service",
+        ],
+        "backup": _backup_context(stack, settings, secrets, repository),
+        "backup_timers": BACKUP_TIMERS,
         "running_units": running_units(settings, sz),
         "enable_units": [
             "postgresql.service",
@@ -326,6 +442,7 @@ def _context(stack: str, settings: Settings, sz: Sizing, secrets: Secrets) -> di
             "tunedstack-app.service",
             "haproxy.service",
             DRIFT_TIMER,
+            *(BACKUP_TIMERS if settings.backups_enabled else ()),
         ],
         # The stock box keeps Debian's redis.conf, which has no password.
         "redis_auth": "" if settings.stock else f":{secrets.redis_password}@",
@@ -347,10 +464,17 @@ def _context(stack: str, settings: Settings, sz: Sizing, secrets: Secrets) -> di
 
 
 def render_files(
-    stack: str, settings: Settings, sz: Sizing, secrets: Secrets, root: Path = PACKAGE_ROOT
+    stack: str,
+    settings: Settings,
+    sz: Sizing,
+    secrets: Secrets,
+    root: Path = PACKAGE_ROOT,
+    repository: BackupRepository | None = None,
 ) -> Rendered:
+    """Every file of the box. Without a `repository` (a review, before the bucket exists) the
+    backups' files name a placeholder bucket."""
     env = environment(root)
-    context = _context(stack, settings, sz, secrets)
+    context = _context(stack, settings, sz, secrets, repository)
     files = [
         RenderedFile(
             spec.path,

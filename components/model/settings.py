@@ -344,6 +344,86 @@ class SysctlOverride(_Model):
 SYSCTL_KEY = re.compile(r"[a-z0-9_]+(\.[a-zA-Z0-9_\-]+)+")
 
 
+# When a backup runs: `hourly`, `daily`, `weekly`, or `[DAYS ]HH:MM` in UTC, DAYS as systemd
+# writes them (`Sun`, `Mon..Fri`, `Mon,Wed,Fri`). The timers' OnCalendar comes from it
+# (components/model/backups.py), and `systemd-analyze calendar` checks each rendered timer.
+WEEKDAY = r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+DAYS = rf"{WEEKDAY}(\.\.{WEEKDAY})?(,{WEEKDAY}(\.\.{WEEKDAY})?)*"
+SCHEDULE = re.compile(rf"hourly|daily|weekly|({DAYS} )?([01]\d|2[0-3]):[0-5]\d")
+# An S3 endpoint: a DNS name (no scheme, no path), optionally with a port.
+S3_ENDPOINT = re.compile(
+    r"(?=.{1,253}(:|$))([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}(:\d{1,5})?"
+)
+LINODE_BACKUPS_SETTING = "linodeBackups"
+
+
+class BackupSettings(_Model):
+    """Off-box backups of the data volume's databases: PostgreSQL (base backups and its WAL,
+    for point-in-time recovery) and Redis' snapshots, encrypted, in the stack's own bucket."""
+
+    enabled: bool | Auto = Field(
+        AUTO, description="Back the data up off the box (`auto`: on in production, required there)."
+    )
+    endpoint: str | None = Field(
+        None,
+        description="S3 endpoint (`host` or `host:port`, HTTPS); default: the Object Storage "
+        "endpoint of the stack's bucket, in the stack's region.",
+    )
+    full_schedule: str = Field("Sun 03:00", description="When a full PostgreSQL backup runs (UTC).")
+    differential_schedule: str = Field(
+        "Mon..Sat 03:00",
+        description="When a differential PostgreSQL backup (changes since the last full) runs.",
+    )
+    redis_schedule: str = Field("hourly", description="When Redis' snapshot is copied off.")
+    keep_full: int = Field(
+        2,
+        ge=1,
+        le=52,
+        description="Full PostgreSQL backups kept; WAL is kept for the window they cover.",
+    )
+    pitr_days: int | None = Field(
+        None,
+        ge=1,
+        le=3650,
+        description="Keep what point-in-time recovery to any moment of the last N days needs "
+        "(instead of `keepFull`).",
+    )
+    redis_snapshots: int = Field(48, ge=1, le=10_000, description="Redis snapshots kept.")
+
+    @field_validator("enabled", mode="before")
+    @classmethod
+    def _yes_no_auto(cls, v: Any) -> Any:
+        if isinstance(v, bool) or v == AUTO:
+            return v
+        raise ValueError(f"must be true, false or `{AUTO}` (on in production)")
+
+    @field_validator("full_schedule", "differential_schedule", "redis_schedule")
+    @classmethod
+    def _schedule(cls, v: str) -> str:
+        if not SCHEDULE.fullmatch(v):
+            raise ValueError(
+                "must be `hourly`, `daily`, `weekly` or `[DAYS ]HH:MM` in UTC, e.g. `03:00`, "
+                "`Sun 03:00` or `Mon..Sat 03:00`"
+            )
+        return v
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        if v is not None and not S3_ENDPOINT.fullmatch(v):
+            raise ValueError(
+                "must be a host name with an optional port, no scheme or path, "
+                "e.g. `us-east-1.linodeobjects.com`"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _one_retention(self) -> BackupSettings:
+        if self.pitr_days is not None and "keep_full" in self.model_fields_set:
+            raise ValueError("set either `keepFull` or `pitrDays`, not both")
+        return self
+
+
 class Settings(_Model):
     environment: Environment = Field(
         "staging", description="production adds protection and backups."
@@ -363,8 +443,14 @@ class Settings(_Model):
         "nothing (the rollout keeps the list on the box).",
     )
     volume_size_gb: int = Field(20, ge=10, le=10_240, description="Data volume size (GB).")
-    backups: bool | Auto = Field(
-        AUTO, description="Linode backups of the root disk (`auto`: on in production)."
+    linode_backups: bool | Auto = Field(
+        AUTO,
+        description="Linode Backups of the instance's root disk (`auto`: on in production); "
+        "they do not cover the data volume (see `backups`).",
+    )
+    backups: BackupSettings = Field(
+        BackupSettings(),
+        description="Off-box, encrypted backups of PostgreSQL (point in time) and Redis.",
     )
     protect: bool | Auto = Field(
         AUTO, description="Protect instance and volume from deletion (`auto`: on in production)."
@@ -413,7 +499,17 @@ class Settings(_Model):
             )
         return v
 
-    @field_validator("backups", "protect", mode="before")
+    @field_validator("backups", mode="before")
+    @classmethod
+    def _backups_mapping(cls, v: Any) -> Any:
+        if isinstance(v, bool) or v == AUTO:
+            raise ValueError(
+                "is the data backups' mapping now, e.g. `backups: {enabled: true}`; Linode's "
+                f"backups of the root disk are `{LINODE_BACKUPS_SETTING}: {str(v).lower()}`"
+            )
+        return v
+
+    @field_validator("linode_backups", "protect", mode="before")
     @classmethod
     def _yes_no_auto(cls, v: Any) -> Any:
         if isinstance(v, bool) or v == AUTO:
@@ -485,8 +581,14 @@ class Settings(_Model):
         return self.tuning == "stock"
 
     @property
+    def linode_backups_enabled(self) -> bool:
+        return self.is_production if self.linode_backups == AUTO else bool(self.linode_backups)
+
+    @property
     def backups_enabled(self) -> bool:
-        return self.is_production if self.backups == AUTO else bool(self.backups)
+        """Off-box backups of the data (the bucket, pgBackRest, restic)."""
+        enabled = self.backups.enabled
+        return self.is_production if enabled == AUTO else bool(enabled)
 
     @property
     def protected(self) -> bool:
@@ -553,7 +655,7 @@ def validate(raw: Mapping[str, Any], source: str) -> Settings:
             ],
         )
     try:
-        return Settings.model_validate(dict(raw))
+        settings = Settings.model_validate(dict(raw))
     except ValidationError as e:
         problems = []
         for err in e.errors(include_url=False):
@@ -564,6 +666,19 @@ def validate(raw: Mapping[str, Any], source: str) -> Settings:
                 message = unknown_key_message(str(loc[-1]), _valid_keys_at(loc[:-1]), retired)
             problems.append(Problem(_key_of(loc), _lookup(raw, loc), message))
         raise SettingsError(source, problems) from None
+    if settings.is_production and settings.backups.enabled is False:
+        raise SettingsError(
+            source,
+            [
+                Problem(
+                    f"{NAMESPACE}:backups.enabled",
+                    False,
+                    "production stacks keep their data backed up off the box: remove "
+                    "`enabled: false` (or use `environment: staging`)",
+                )
+            ],
+        )
+    return settings
 
 
 def _valid_keys_at(loc: tuple[int | str, ...]) -> list[str]:

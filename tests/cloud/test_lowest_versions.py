@@ -34,26 +34,79 @@ def lowest_allowed(package: str) -> str:
     raise AssertionError(f"{package} has no lower bound in pyproject.toml")
 
 
-def test_the_arguments_the_rollout_passes_exist_in_the_lowest_pulumi_command(
-    tmp_path: Path,
-) -> None:
-    version = lowest_allowed("pulumi-command")
+def lowest_wheel(package: str, folder: Path) -> tuple[str, Path]:
+    """The wheel of the lowest version pyproject.toml allows (skips when the registry is out
+    of reach)."""
+    version = lowest_allowed(package)
     pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
     fetched = subprocess.run(
-        [*pip, "-d", str(tmp_path), f"pulumi-command=={version}"],
+        [*pip, "-d", str(folder), f"{package}=={version}"],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     if fetched.returncode != 0:
-        pytest.skip(f"pulumi-command {version} could not be downloaded: {fetched.stderr[-200:]}")
-    (wheel,) = tmp_path.glob("*.whl")
+        pytest.skip(f"{package} {version} could not be downloaded: {fetched.stderr[-200:]}")
+    (wheel,) = folder.glob("*.whl")
+    return version, wheel
+
+
+def missing_arguments(wheel: Path, uses: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
     with zipfile.ZipFile(wheel) as archive:
-        for module, arguments in ROLLOUT_USES.items():
-            source = archive.read(module).decode()
-            missing = [a for a in arguments if f" {a}: " not in source]
-            assert missing == [], f"pulumi-command {version} {module} lacks {missing}"
+        found = {module: archive.read(module).decode() for module in uses}
+    missing = {m: [a for a in args if f" {a}: " not in found[m]] for m, args in uses.items()}
+    return {m: args for m, args in missing.items() if args}
+
+
+def test_the_arguments_the_rollout_passes_exist_in_the_lowest_pulumi_command(
+    tmp_path: Path,
+) -> None:
+    version, wheel = lowest_wheel("pulumi-command", tmp_path)
+    assert missing_arguments(wheel, ROLLOUT_USES) == {}, f"pulumi-command {version}"
+
+
+# What components/cloud/backups.py passes pulumi-linode (and reads: s3_endpoint).
+BACKUPS_USES = {
+    "pulumi_linode/object_storage_bucket.py": (
+        "label",
+        "region",
+        "acl",
+        "lifecycle_rules",
+        "s3_endpoint",
+    ),
+    "pulumi_linode/object_storage_key.py": ("label", "bucket_accesses"),
+    "pulumi_linode/_inputs.py": (
+        "abort_incomplete_multipart_upload_days",
+        "enabled",
+        "id",
+        "bucket_name",
+        "permissions",
+        "region",
+    ),
+}
+
+
+def test_the_arguments_the_backup_bucket_passes_exist_in_the_lowest_pulumi_linode(
+    tmp_path: Path,
+) -> None:
+    version, wheel = lowest_wheel("pulumi-linode", tmp_path)
+    assert missing_arguments(wheel, BACKUPS_USES) == {}, f"pulumi-linode {version}"
+
+
+def test_the_backup_bucket_passes_only_the_arguments_checked_above() -> None:
+    source = (REPO / "components/cloud/backups.py").read_text()
+    passed = set(re.findall(r"^\s+(\w+)=", source, flags=re.M))
+    checked = {a for arguments in BACKUPS_USES.values() for a in arguments}
+    # pulumi-random's (RandomId and RandomPassword since 4.0) and Pulumi's own.
+    random = {"byte_length", "length", "special"}
+    assert passed - checked <= random | {
+        "opts",
+        "parent",
+        "protect",
+        "retain_on_delete",
+        "additional_secret_outputs",
+    }
 
 
 def test_the_rollout_passes_only_the_arguments_checked_above() -> None:

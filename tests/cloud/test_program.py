@@ -4,6 +4,7 @@ CLI hands it over; the engine's and Linode's rules that mocks do not apply are a
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import tarfile
@@ -13,7 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
+from components.cloud.backups import SUFFIX_BYTES, bucket_label
 from components.cloud.instance import REPLACING_INPUTS
+from components.model.backups import BackupKeys, BackupRepository
 from components.model.delivery import bundle
 from components.model.layout import PATHS
 from components.model.render import Secrets, render_files
@@ -21,11 +24,13 @@ from components.model.settings import load_stack_file
 from components.model.sizing import size
 from components.model.userdata import FirstBootKeys, cloud_config
 from tests.pulumi_program import (
+    OBJECT_STORAGE_ENDPOINT,
     PUBLIC_IPV4,
     REPO,
     AccountNow,
     ProgramFailed,
     ProgramRun,
+    mock_access_key,
     mock_key_pair,
     mock_password,
     run_program,
@@ -63,7 +68,27 @@ def _keys(stack: str) -> FirstBootKeys:
 def _secrets(stack: str) -> list[str]:
     passwords = [mock_password(f"{stack}-{role}") for role in ("postgres", "redis", "root")]
     keys = [mock_key_pair(f"{stack}-{role}")[0].splitlines()[1] for role in ("host", "deploy")]
-    return passwords + keys
+    backups = _backup_keys(stack)
+    return passwords + keys + (list(backups.values()) if backups else [])
+
+
+def _backup_keys(stack: str) -> BackupKeys | None:
+    """What the mocked bucket key and encryption passwords are, for a stack with backups."""
+    if not load_stack_file(REPO / "stacks", stack).backups_enabled:
+        return None
+    return BackupKeys(
+        mock_access_key(f"{stack}-key"),
+        mock_password(f"{stack}-key"),
+        mock_password(f"{stack}-postgres-encryption"),
+        mock_password(f"{stack}-redis-encryption"),
+    )
+
+
+def _backup_repository(stack: str) -> BackupRepository | None:
+    if not load_stack_file(REPO / "stacks", stack).backups_enabled:
+        return None
+    suffix = hashlib.sha256(f"{stack}-bucket-suffix".encode()).hexdigest()[: 2 * SUFFIX_BYTES]
+    return BackupRepository(bucket_label(stack, suffix), OBJECT_STORAGE_ENDPOINT)
 
 
 def _bundled(run: ProgramRun) -> list[str]:
@@ -76,9 +101,23 @@ def _document(run: ProgramRun) -> str:
     return base64.b64decode(run.one(INSTANCE).inputs["metadatas"][0]["userData"]).decode()
 
 
+# A stack with backups (prod) adds its bucket, the bucket's key, a random suffix for the
+# bucket's name and two encryption keys.
+BACKUP_RESOURCES = [
+    "tunedstack:backups:BackupBucket",
+    "linode:index/objectStorageBucket:ObjectStorageBucket",
+    "linode:index/objectStorageKey:ObjectStorageKey",
+    "random:index/randomId:RandomId",
+    PASSWORD,
+    PASSWORD,
+]
+
+
 def test_the_resources_and_their_types(run: ProgramRun, stack_name: str) -> None:
+    backups = BACKUP_RESOURCES if _backup_keys(stack_name) else []
     assert sorted(r.type for r in run.resources) == sorted(
         [
+            *backups,
             "pulumi:pulumi:Stack",
             "tunedstack:passwords:ServicePasswords",
             PASSWORD,
@@ -114,7 +153,10 @@ def test_children_are_parented_to_their_component(
     run: ProgramRun, stack_name: str, child: str, component: str
 ) -> None:
     for registration in run.of_type(child):
-        assert registration.parent.endswith(f"${component}::{stack_name}"), registration.parent
+        # The backups' encryption keys belong to the bucket they encrypt for.
+        backup_key = child == PASSWORD and registration.name.endswith("-encryption")
+        owner = "tunedstack:backups:BackupBucket" if backup_key else component
+        assert registration.parent.endswith(f"${owner}::{stack_name}"), registration.parent
 
 
 def test_keys_are_ed25519(run: ProgramRun) -> None:
@@ -189,8 +231,11 @@ def test_the_rollout_delivers_exactly_what_render_produces(
         mock_password(f"{stack_name}-postgres"),
         mock_password(f"{stack_name}-redis"),
         _keys(stack_name).deploy_public_key,
+        backup_keys=_backup_keys(stack_name),
     )
-    rendered = render_files(stack_name, settings, size(settings), secrets)
+    rendered = render_files(
+        stack_name, settings, size(settings), secrets, repository=_backup_repository(stack_name)
+    )
     assert run.one(COMMAND).inputs["stdin"] == bundle(rendered)
     keys_file = rendered.by_path()[PATHS.root_authorized_keys].content
     assert _keys(stack_name).deploy_public_key in keys_file
@@ -235,9 +280,11 @@ def test_no_secret_in_any_plain_input_or_output(run: ProgramRun, stack_name: str
             continue  # the providers hand their results out as secrets themselves
         for text in plain(registration.inputs, "", registration.secret_paths):
             assert not any(s in text for s in secrets), (registration.name, text[:80])
-    exported = json.dumps(run.outputs)
+    # The backups' encryption keys are exported for a copy outside Pulumi, as a secret.
+    kept_secret = {"backupKeys"} if _backup_keys(stack_name) else set()
+    assert run.secret_outputs == kept_secret
+    exported = json.dumps({k: v for k, v in run.outputs.items() if k not in kept_secret})
     assert not any(s in exported for s in secrets)
-    assert run.secret_outputs == set()
 
 
 def test_rendered_files_written_by_render_hold_no_secret(tmp_path: Path, stack_name: str) -> None:

@@ -114,6 +114,8 @@ ALLOWED_NUMERALS = re.compile(
     r'|\["127\.0\.0\.1:"\]'
     r"|\w+=\"\w+://\S*127\.0\.0\.1:\S*\"|local0|v6only|scram-sha-256"
     r"|\S*60-tunedstack\S*|\S*20auto-upgrades|ed25519_p\w+:"
+    # pgBackRest's option names number the repository and the cluster; S3 and its cipher.
+    r"|(repo1|pg1)-[a-z0-9-]+=([^\d\s]*|s3|aes-256-cbc)|s3:https://"
 )
 # Arithmetic that is not a tuning: milliseconds to seconds, and a sign test.
 ALLOWED_ARITHMETIC = re.compile(r",div\(1000\)$|,sub\(txn\.\w+\) ge 0 ", flags=re.M)

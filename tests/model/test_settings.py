@@ -80,17 +80,18 @@ def test_an_explicit_yes_or_no_wins_over_the_environment(
 ) -> None:
     for environment in ("staging", "production"):
         raw = {**minimal_raw, "environment": environment, "adminCidrs": ["203.0.113.0/24"]}
-        s = validate({**raw, "backups": given, "protect": given}, "t")
-        assert (s.backups_enabled, s.protected) == (given, given)
+        s = validate({**raw, "linodeBackups": given, "protect": given}, "t")
+        assert (s.linode_backups_enabled, s.protected) == (given, given)
 
 
 def test_auto_is_the_only_word_a_yes_or_no_setting_takes(minimal_raw: dict[str, Any]) -> None:
-    assert "tunedstack:backups = 'sometimes'" in _error({**minimal_raw, "backups": "sometimes"})
+    text = _error({**minimal_raw, "linodeBackups": "sometimes"})
+    assert "tunedstack:linodeBackups = 'sometimes'" in text
 
 
 def test_production_defaults_to_protection_and_backups(minimal_raw: dict[str, Any]) -> None:
     s = validate({**minimal_raw, "environment": "production", "adminCidrs": ["10.1.0.0/16"]}, "t")
-    assert s.protected and s.backups_enabled
+    assert s.protected and s.backups_enabled and s.linode_backups_enabled
 
 
 def test_threads_need_gthread(minimal_raw: dict[str, Any]) -> None:

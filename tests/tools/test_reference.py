@@ -22,7 +22,8 @@ def test_reference_lists_every_setting_with_its_default() -> None:
         assert f"| `{field.alias}` |" in table
     assert "| `workload.peakConnections` | int | `1000` |" in table
     assert "| `region` | str | **required** |" in table
-    assert "| `backups` | bool \\| `auto` | `auto` |" in table
+    assert "| `linodeBackups` | bool \\| `auto` | `auto` |" in table
+    assert "| `backups.enabled` | bool \\| `auto` | `auto` |" in table
     assert '| `label` | str | `""` |' in table
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from components.model.errors import Problem, SizingError
 from components.model.plans import PLANS, Plan
 from components.model.settings import NAMESPACE, Image, Settings
+from components.model.sizing.backups import BackupTunables, size_backups
 from components.model.sizing.budget import (
     APP_SHARE,
     POSTGRES_MIN_MB,
@@ -72,6 +73,7 @@ class Sizing:
     haproxy: HaproxyTunables
     kernel: KernelProfile
     volume: VolumeBudget
+    backups: BackupTunables
     capacity_rps: int
     declared_rps: int | None = None  # workload.requestsPerSecond, checked against capacity
 
@@ -238,7 +240,18 @@ def size(settings: Settings, source: str = "stack", plan: Plan | None = None) ->
     if declared is not None and declared > capacity and not settings.workload.allow_over_capacity:
         raise SizingError(source, [_over_capacity(settings, plan, gunicorn, capacity, declared)])
     return Sizing(
-        plan, cpu, budget, postgres, redis, gunicorn, haproxy, kernel, volume, capacity, declared
+        plan,
+        cpu,
+        budget,
+        postgres,
+        redis,
+        gunicorn,
+        haproxy,
+        kernel,
+        volume,
+        size_backups(settings.backups, plan.vcpus),
+        capacity,
+        declared,
     )
 
 

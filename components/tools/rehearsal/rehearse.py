@@ -1,7 +1,9 @@
 """`tunedstack rehearse`: the stack's first-boot document in a local VM, then the rollout's own
 script over SSH pinned to the host key, checked from the outside and the inside, through first
 boot, a reboot, an instance replacement (the previous document, a changed stack, a flaky blkid
-on the volume holding data) and a day-2 re-apply."""
+on the volume holding data), a day-2 re-apply, and a restore drill: the backups the boxes took
+all along (to a stand-in for Object Storage) restored to a moment on a fresh instance and
+volume."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
+from components.model.backups import BackupRepository
 from components.model.delivery import bundle, rollout_script
 from components.model.layout import PATHS, volume_label
 from components.model.render import Rendered, Secrets, render_files
@@ -40,12 +43,25 @@ from components.tools.rehearsal.checks import (
 )
 from components.tools.rehearsal.cutoff import MID_APPLY, RECOVERED, cut_rollout
 from components.tools.rehearsal.haproxy_memory import guest_command, memory_checks, parse
-from components.tools.rehearsal.host import cache_root, ensure_packages, missing_packages
+from components.tools.rehearsal.host import (
+    cache_root,
+    ensure_packages,
+    free_port,
+    missing_packages,
+)
 from components.tools.rehearsal.image import BaseImage, build, current_image
 from components.tools.rehearsal.leftovers import claim, clear_leftovers
 from components.tools.rehearsal.load_check import small_load_check
 from components.tools.rehearsal.loadlink import LoadLink
-from components.tools.rehearsal.seed import write_seed
+from components.tools.rehearsal.restore_drill import (
+    bucket_check,
+    mark_point,
+    refused_over_live_data,
+    restore,
+    restored_checks,
+)
+from components.tools.rehearsal.s3_standin import S3StandIn
+from components.tools.rehearsal.seed import vendor_data, write_seed
 from components.tools.rehearsal.vm import HOST_KEY_ALIAS, Accel, Vm, kvm_works
 
 BOOT_TIMEOUT_S = 1500
@@ -55,7 +71,18 @@ WRITES = 5
 
 # The steps of `rehearse`, in order; `bench` shares the first three.
 PREPARE_STEPS = ("host packages", "base image", "accelerator")
-REHEARSE_STEPS = (*PREPARE_STEPS, "first boot", "reboot", "replacement", "day-2")
+REHEARSE_STEPS = (
+    *PREPARE_STEPS,
+    "first boot",
+    "reboot",
+    "replacement",
+    "day-2",
+    "restore drill",
+)
+# The stand-in for Object Storage: its name, and where the guest reaches the host's loopback
+# (QEMU's user network maps its gateway 10.0.2.2 to it).
+S3_HOST = "objects.rehearsal.test"
+HOST_FROM_GUEST = "10.0.2.2"
 # What each step took when measured (2 vCPUs under TCG: the preparation from a fresh clone on
 # 2026-12-01; the VM phases inside `.ci/run` from a fresh clone on 2026-12-07, the reboot being a
 # power cut mid-apply and a rollout since); a later run on the same machine says what it took.
@@ -67,6 +94,7 @@ MEASURED_S = {
     "tcg reboot": 176.0,
     "tcg replacement": 336.0,
     "tcg day-2": 245.0,
+    "tcg restore drill": 400.0,  # estimated before its first measured run
     # the smoke benchmark inside the same `.ci/run`
     "tcg bench stock box": 232.0,
     "tcg bench tuned box": 345.0,
@@ -258,9 +286,18 @@ class Rehearsal:
     keep: bool = False
     cache: Path = field(default_factory=cache_root)
     override: Settings | None = None  # the stack's settings, changed (the benchmark's modes)
+    # Backups on, to a stand-in bucket the run serves, and the restore drill at the end.
+    backups: bool = False
 
     def __post_init__(self) -> None:
         self.settings = self.override or load_stack_file(self.root / "stacks", self.stack)
+        self.s3: S3StandIn | None = None
+        self.s3_port = free_port()
+        if self.backups:
+            backups = self.settings.backups.model_copy(
+                update={"enabled": True, "endpoint": f"{S3_HOST}:{self.s3_port}"}
+            )
+            self.settings = self.settings.model_copy(update={"backups": backups})
         self.sizing = size(self.settings, f"stacks/Pulumi.{self.stack}.yaml")
         self.vms: list[Vm] = []
         self.shown = self.progress or progress_for(REHEARSE_STEPS, timings(self.cache))
@@ -273,11 +310,18 @@ class Rehearsal:
         """Local passwords, and the rehearsal's key where Pulumi's deploy key would be (made on
         first use: ssh-keygen is among the host packages `prepare` installs)."""
         deploy_public = self.ssh_key().with_suffix(".pub").read_text().strip()
-        return replace(Secrets.generate(), deploy_public_key=deploy_public)
+        return replace(Secrets.generate(backups=self.backups), deploy_public_key=deploy_public)
+
+    @property
+    def bucket(self) -> str:
+        return f"tunedstack-{self.stack}-rehearsal"
 
     # ------------------------------------------------------------------ pieces
     def render(self, settings: Settings, sizing: Sizing) -> Rendered:
-        return render_files(self.stack, settings, sizing, self.secrets, self.root)
+        repository = (
+            BackupRepository(self.bucket, f"{S3_HOST}:{self.s3_port}") if self.backups else None
+        )
+        return render_files(self.stack, settings, sizing, self.secrets, self.root, repository)
 
     def keys(self) -> FirstBootKeys:
         """As Pulumi keeps them: a host key for the stack, and the deploy key's public half."""
@@ -353,8 +397,13 @@ class Rehearsal:
             check=True,
         )
         label = self.settings.instance_label(self.stack)
+        vendor = (
+            vendor_data({S3_HOST: HOST_FROM_GUEST}, self.s3.ca.read_text())
+            if self.s3 is not None
+            else None
+        )
         seed = write_seed(
-            run / f"seed-{n}", document, f"tunedstack-{self.stack}-{n}", label, load_link
+            run / f"seed-{n}", document, f"tunedstack-{self.stack}-{n}", label, load_link, vendor
         )
         vm = Vm(
             f"instance-{n}",
@@ -545,9 +594,9 @@ class Rehearsal:
         claim(folder)
         return folder
 
-    def new_volume(self, run: Path) -> Path:
+    def new_volume(self, run: Path, name: str = "volume.qcow2") -> Path:
         """A blank disk standing in for a new Linode volume of the stack's size."""
-        data_disk = run / "volume.qcow2"
+        data_disk = run / name
         size_arg = f"{self.settings.volume_size_gb}G"
         subprocess.run(
             ["qemu-img", "create", "-q", "-f", "qcow2", str(data_disk), size_arg], check=True
@@ -564,6 +613,9 @@ class Rehearsal:
         document = self.document()
         rendered = self.render(self.settings, self.sizing)
         try:
+            if self.backups:
+                self.s3 = S3StandIn(run / "s3", S3_HOST, self.bucket, port=self.s3_port)
+                self.s3.start()
             with self.phase(report, "first boot", "boot, rollout, box checks"):
                 t = time.monotonic()
                 vm = self.boot(image, report.accel, run, 1, document, data_disk, rendered)
@@ -610,14 +662,60 @@ class Rehearsal:
                 t = time.monotonic()
                 report.phases.append(self.day2(vm, settings, sizing, rendered, written))
                 report.phases[-1].seconds = time.monotonic() - t
+
+            if self.s3 is not None:
+                with self.phase(
+                    report,
+                    "restore drill",
+                    "backups restored to a moment, fresh instance and volume",
+                ):
+                    t = time.monotonic()
+                    vm, checks = self.restore_drill(
+                        vm, image, report.accel, run, document, rendered
+                    )
+                    report.phases.append(
+                        Phase(
+                            "restore drill: a fresh instance and volume, to a moment",
+                            time.monotonic() - t,
+                            checks,
+                        )
+                    )
             if self.keep:
                 self.log("VM kept running:\n" + vm.how_to_reach())
         finally:
+            if self.s3 is not None and not self.keep:
+                self.s3.stop()
             if not self.keep:
                 for machine in self.vms:
                     machine.stop()
                 shutil.rmtree(run, ignore_errors=True)
         return report
+
+    def healthy(self, vm: Vm) -> bool:
+        status, _ = http_json(f"http://127.0.0.1:{vm.http_port}{self.settings.app.health_path}")
+        return status == 200
+
+    def restore_drill(
+        self,
+        vm: Vm,
+        image: BaseImage,
+        accel: Accel,
+        run: Path,
+        document: str,
+        rendered: Rendered,
+    ) -> tuple[Vm, list[Check]]:
+        """Data and backups on `vm`, then a new instance on a blank volume restored to T."""
+        assert self.s3 is not None
+        point = mark_point(vm, lambda: self.hit(vm))
+        self.log(f"restore drill: T = {point.target}, {point.rows_before} rows before it")
+        checks = [refused_over_live_data(vm, point, lambda: self.healthy(vm))]
+        vm.stop()
+        fresh = self.new_volume(run, "volume-fresh.qcow2")
+        new = self.boot(image, accel, run, 3, document, fresh, rendered)
+        outcome = restore(new, point)
+        checks += restored_checks(new, point, outcome, lambda: self.healthy(new))
+        checks.append(bucket_check(self.s3.objects()))
+        return new, checks
 
     @contextmanager
     def phase(self, report: Report, step: str, detail: str) -> Iterator[None]:
@@ -764,4 +862,4 @@ class Rehearsal:
 def rehearse(
     root: Path, stack: str, keep: bool = False, progress: Progress | None = None
 ) -> Report:
-    return Rehearsal(root, stack, progress=progress, keep=keep).run()
+    return Rehearsal(root, stack, progress=progress, keep=keep, backups=True).run()

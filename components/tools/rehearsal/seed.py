@@ -32,18 +32,41 @@ def network_config(load_link: LoadLink | None = None) -> str:
     return yaml.safe_dump({"version": 2, "ethernets": ethernets}, sort_keys=False)
 
 
+def vendor_data(names: dict[str, str], trusted_ca: str) -> str:
+    """What the platform's network and image provide where the rehearsal stands in for them:
+    the stand-ins' names in /etc/hosts (DNS, on Linode) and their CA in the system's trust
+    store (a public CA, on Linode). Vendor data, so the stack's document stays byte for byte
+    what Pulumi sends."""
+    hosts = "".join(f"{address} {name}\n" for name, address in names.items())
+    config = {
+        "ca_certs": {"trusted": [trusted_ca]},
+        # Every boot, like a resolver: idempotent.
+        "bootcmd": [
+            ["sh", "-c", f"grep -qF '{line}' /etc/hosts || echo '{line}' >> /etc/hosts"]
+            for line in hosts.splitlines()
+        ],
+    }
+    return "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False)
+
+
 def write_seed(
     folder: Path,
     document: str,
     instance_id: str,
     hostname: str,
     load_link: LoadLink | None = None,
+    vendor: str | None = None,
 ) -> Path:
-    """An ISO labelled `cidata` holding user-data (the document, byte for byte) and meta-data."""
+    """An ISO labelled `cidata` holding user-data (the document, byte for byte), meta-data and
+    the network config, and vendor-data when the rehearsal stands in for a service."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "user-data").write_text(document)
     (folder / "meta-data").write_text(meta_data(instance_id, hostname))
     (folder / "network-config").write_text(network_config(load_link))
+    extra = []
+    if vendor is not None:
+        (folder / "vendor-data").write_text(vendor)
+        extra.append(str(folder / "vendor-data"))
     iso = folder / "seed.iso"
     subprocess.run(
         [
@@ -58,6 +81,7 @@ def write_seed(
             str(folder / "user-data"),
             str(folder / "meta-data"),
             str(folder / "network-config"),
+            *extra,
         ],
         check=True,
     )

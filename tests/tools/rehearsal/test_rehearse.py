@@ -28,6 +28,7 @@ from components.tools.rehearsal.rehearse import (
     MEASURED_S,
     PREPARE_STEPS,
     REHEARSE_STEPS,
+    S3_HOST,
     Phase,
     Rehearsal,
     Report,
@@ -178,13 +179,31 @@ def test_rehearsal_went_through_every_phase(report: Report) -> None:
         assert day2[f"{bad.name}: rollout fails, box keeps serving"].ok
     assert day2["redis maxmemory-policy"].measured == "allkeys-lfu"
     assert day2["sysctl vm.swappiness"].measured == "5"
-    for phase in report.phases[2:]:
+    for phase in report.phases[2:5]:
         assert any(c.name == "data written before is still there" and c.ok for c in phase.checks)
-    for phase in report.phases[1:]:
+    for phase in report.phases[1:5]:
         checks = {c.name: c for c in phase.checks}
         assert checks["every managed file is the current render"].ok, phase.name
         assert checks["ssh host key is the pinned one"].ok, phase.name
         assert checks["sysctl keys are the ones overrides are checked against"].ok, phase.name
+
+
+@pytest.mark.vm
+def test_the_restore_drill_brings_back_exactly_the_data_before_the_moment(
+    report: Report,
+) -> None:
+    drill = report.phases[5]
+    assert drill.name == "restore drill: a fresh instance and volume, to a moment"
+    checks = {c.name: c for c in drill.checks}
+    for name in (
+        "a restore over live data is refused unasked; nothing changes",
+        "tunedstack-restore to T on a fresh instance and volume",
+        "PostgreSQL holds exactly the rows written before T",
+        "Redis' counter is its snapshot's",
+        "the app serves after the restore",
+        "the bucket holds only encrypted backups",
+    ):
+        assert checks[name].ok, checks.get(name)
 
 
 def test_the_report_shows_measured_and_expected_side_by_side() -> None:
@@ -252,3 +271,22 @@ def test_the_kvm_probe_is_answered_once_per_host_boot_and_image(
         "components.tools.rehearsal.rehearse.probe_key", lambda image: "another boot"
     )
     assert rehearsal.probed_accelerator(image) is None  # the host rebooted: probe again
+
+
+def test_the_rehearsal_backs_up_to_its_stand_in_and_names_it_as_the_real_endpoint(
+    tmp_path: Path,
+) -> None:
+    rehearsal = Rehearsal(PACKAGE_ROOT, "staging", cache=tmp_path, backups=True)
+    endpoint = f"{S3_HOST}:{rehearsal.s3_port}"
+    assert rehearsal.settings.backups_enabled
+    assert rehearsal.settings.backups.endpoint == endpoint
+    files = rehearsal.render(rehearsal.settings, rehearsal.sizing).by_path()
+    conf = files[PATHS.pgbackrest_conf].content
+    assert f"repo1-s3-endpoint={S3_HOST}\n" in conf
+    assert f"repo1-storage-port={rehearsal.s3_port}\n" in conf
+    assert f"repo1-s3-bucket={rehearsal.bucket}\n" in conf
+    # The stand-in is verified like Linode's endpoint: no option turns TLS checks off.
+    assert "verify-tls" not in conf
+    assert f"s3:https://{endpoint}/{rehearsal.bucket}/redis" in files[PATHS.backup_env].content
+    # The benchmark's boxes keep the stack's own setting (staging: off).
+    assert not Rehearsal(PACKAGE_ROOT, "staging", cache=tmp_path).settings.backups_enabled

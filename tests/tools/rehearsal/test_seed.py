@@ -8,7 +8,13 @@ import pytest
 import yaml
 
 from components.tools.rehearsal.loadlink import LoadLink
-from components.tools.rehearsal.seed import GUEST_MAC, meta_data, network_config, write_seed
+from components.tools.rehearsal.seed import (
+    GUEST_MAC,
+    meta_data,
+    network_config,
+    vendor_data,
+    write_seed,
+)
 
 
 def test_meta_data_carries_what_linode_provides_and_no_key() -> None:
@@ -42,3 +48,38 @@ def test_seed_iso_holds_the_document_byte_for_byte(tmp_path: Path) -> None:
         ["isoinfo", "-R", "-x", "/user-data", "-i", str(iso)], capture_output=True, text=True
     ).stdout
     assert extracted == document
+
+
+CA = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n"
+
+
+def test_vendor_data_names_the_stand_ins_and_trusts_their_ca() -> None:
+    text = vendor_data({"objects.rehearsal.test": "10.0.2.2"}, CA)
+    assert text.startswith("#cloud-config\n")
+    config = yaml.safe_load(text)
+    assert config["ca_certs"] == {"trusted": [CA]}
+    (command,) = config["bootcmd"]
+    line = "10.0.2.2 objects.rehearsal.test"
+    assert command == ["sh", "-c", f"grep -qF '{line}' /etc/hosts || echo '{line}' >> /etc/hosts"]
+
+
+@pytest.mark.skipif(shutil.which("cloud-init") is None, reason="installed by bin/test")
+def test_cloud_init_accepts_the_vendor_data(tmp_path: Path) -> None:
+    path = tmp_path / "vendor-data"
+    path.write_text(vendor_data({"objects.rehearsal.test": "10.0.2.2"}, CA))
+    result = subprocess.run(
+        ["cloud-init", "schema", "-c", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("genisoimage") is None, reason="installed by the rehearsal")
+def test_the_seed_carries_vendor_data_only_when_given(tmp_path: Path) -> None:
+    def files(iso: Path) -> str:
+        return subprocess.run(
+            ["isoinfo", "-R", "-f", "-i", str(iso)], capture_output=True, text=True
+        ).stdout
+
+    assert "/vendor-data" not in files(write_seed(tmp_path / "a", "#cloud-config\n", "i", "x"))
+    with_vendor = write_seed(tmp_path / "b", "#cloud-config\n", "i", "x", vendor="#cloud-config\n")
+    assert "/vendor-data" in files(with_vendor)
