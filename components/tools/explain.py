@@ -6,7 +6,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from components.model.settings import Settings
+from components.model.backups import interval_s, max_age_s, on_calendar
+from components.model.settings import NAMESPACE, Settings
+from components.model.sizing.backups import BACKUP_CPU_SHARE
 from components.model.sizing import Sizing
 from components.model.sizing.gunicorn import RESTART_COST_REQUESTS, restart_overhead
 from components.model.sizing.haproxy import CHEAPER_REQUESTS_QUEUED, PEAK_HEADROOM
@@ -142,6 +144,50 @@ def key_tunables(sz: Sizing) -> list[Explained]:
     ]
 
 
+def backup_plan(settings: Settings, sz: Sizing) -> list[Explained]:
+    """What is backed up off the box, when, for how long: empty when backups are off."""
+    if not settings.backups_enabled:
+        return []
+    b, t = settings.backups, sz.backups
+    kept = (
+        f"what PITR to any moment of the last {t.retention_full} days needs"
+        if t.retention_full_type == "time"
+        else f"{t.retention_full} full backups and the WAL they need (PITR window: back to the "
+        "oldest)"
+    )
+    return [
+        Explained("postgres full", on_calendar(b.full_schedule), kept),
+        Explained(
+            "postgres differential",
+            on_calendar(b.differential_schedule),
+            "changes since the last full backup",
+        ),
+        Explained(
+            "postgres WAL",
+            f"<= {t.archive_timeout_s}s",
+            "every segment archived; at least this often while anything is written: the most "
+            "a lost volume loses",
+        ),
+        Explained(
+            "redis snapshot",
+            on_calendar(b.redis_schedule),
+            f"a fresh BGSAVE copied off; the last {t.redis_snapshots} kept",
+        ),
+        Explained(
+            "pgbackrest process-max",
+            str(t.process_max),
+            f"{BACKUP_CPU_SHARE:.0%} of {sz.plan.vcpus} vCPUs: the box serves while it backs up",
+        ),
+        Explained(
+            "stale after",
+            f"{max_age_s(b.full_schedule) // 3600}h / {max_age_s(b.redis_schedule) // 3600}h",
+            "twice the full / Redis schedule's interval "
+            f"({interval_s(b.full_schedule) // 3600}h / {interval_s(b.redis_schedule) // 3600}h): "
+            "`tunedstack-backup status` fails",
+        ),
+    ]
+
+
 def explain_text(stack: str, settings: Settings, sz: Sizing) -> str:
     cpu = sz.cpu
     lines = [
@@ -162,6 +208,17 @@ def explain_text(stack: str, settings: Settings, sz: Sizing) -> str:
     width = max(len(t.name) for t in tunables)
     value_width = max(len(t.value) for t in tunables)
     lines += [f"  {t.name:<{width}}  {t.value:>{value_width}}  {t.reason}" for t in tunables]
+    plan = backup_plan(settings, sz)
+    if plan:
+        lines += ["", "backups (off the box, encrypted, in the stack's bucket; times in UTC)"]
+        name_width = max(len(t.name) for t in plan)
+        lines += [f"  {t.name:<{name_width}}  {t.value}  {t.reason}" for t in plan]
+    else:
+        lines += [
+            "",
+            f"backups: off (`{NAMESPACE}:backups.enabled: true` copies PostgreSQL and Redis "
+            "off the box; required in production)",
+        ]
     lines += ["", "kernel profile"]
     lines += [f"  {s.key} = {s.value}  ({s.origin}: {s.reason})" for s in sz.kernel.sysctls]
     return "\n".join(lines)
@@ -175,6 +232,7 @@ def explain_data(stack: str, settings: Settings, sz: Sizing) -> dict[str, Any]:
         "memory_mb": {line.name: line.mb for line in sz.budget.lines()},
         "volume_mb": {line.name: line.mb for line in sz.volume.lines()},
         "key_tunables": [t.__dict__ for t in key_tunables(sz)],
+        "backups": [t.__dict__ for t in backup_plan(settings, sz)],
         "sysctl": {s.key: s.value for s in sz.kernel.sysctls},
         "sizing": sz.as_dict(),
     }
