@@ -101,15 +101,36 @@ class BackupKeys:
         )
 
 
-# How often a schedule runs at most, for the age `tunedstack-backup status` accepts (twice it):
-# a list of weekdays counts as weekly, the longest gap it may leave.
-def interval_s(schedule: str) -> int:
-    if schedule == "hourly":
-        return 3600
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+DAY_S = 86_400
+
+
+def days_of(schedule: str) -> set[int]:
+    """The weekdays (0 = Monday) a day-based schedule runs on: `weekly` is systemd's Monday."""
+    if schedule == "weekly":
+        return {0}
     if schedule == "daily" or " " not in schedule:
-        return 86_400
-    return 7 * 86_400
+        return set(range(7))
+    days: set[int] = set()
+    for part in schedule.split(" ")[0].split(","):
+        first, _, last = part.partition("..")
+        a, b = WEEKDAYS.index(first), WEEKDAYS.index(last or first)
+        days |= set(range(a, b + 1)) if a <= b else {*range(a, 7), *range(0, b + 1)}
+    return days
 
 
-def max_age_s(schedule: str) -> int:
-    return 2 * interval_s(schedule)
+def interval_s(*schedules: str) -> int:
+    """The longest wait between two runs of any of `schedules` together: an hour if one is
+    hourly, else the longest gap between the weekdays they run on (same time of day assumed,
+    the longest gap counted whole)."""
+    if "hourly" in schedules:
+        return 3600
+    days = sorted(set().union(*(days_of(s) for s in schedules)))
+    gaps = [(b - a) % 7 or 7 for a, b in zip(days, [*days[1:], days[0]], strict=True)]
+    return max(gaps) * DAY_S
+
+
+def max_age_s(*schedules: str) -> int:
+    """How old the newest backup of `schedules` may be before `tunedstack-backup status` fails:
+    twice the longest wait between runs."""
+    return 2 * interval_s(*schedules)

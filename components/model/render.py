@@ -394,7 +394,8 @@ def _backup_context(
         "postgres_prefix": POSTGRES_PREFIX,
         "max_age_s": {
             "postgres-full": max_age_s(b.full_schedule),
-            "postgres-diff": max_age_s(b.differential_schedule),
+            # The newest full or differential backup: the shorter schedule's.
+            "postgres": max_age_s(b.full_schedule, b.differential_schedule),
             "redis": max_age_s(b.redis_schedule),
         },
         "snapshot_wait_s": SNAPSHOT_WAIT_SECONDS,

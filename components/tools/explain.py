@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from components.model.backups import interval_s, max_age_s, on_calendar
+from components.model.backups import max_age_s, on_calendar
 from components.model.settings import NAMESPACE, Settings
-from components.model.sizing.backups import BACKUP_CPU_SHARE
 from components.model.sizing import Sizing
+from components.model.sizing.backups import BACKUP_CPU_SHARE
 from components.model.sizing.gunicorn import RESTART_COST_REQUESTS, restart_overhead
 from components.model.sizing.haproxy import CHEAPER_REQUESTS_QUEUED, PEAK_HEADROOM
 from components.model.sizing.postgres import WORK_MEM_CAP_KB, format_kb
@@ -149,6 +149,7 @@ def backup_plan(settings: Settings, sz: Sizing) -> list[Explained]:
     if not settings.backups_enabled:
         return []
     b, t = settings.backups, sz.backups
+    newest = max_age_s(b.full_schedule, b.differential_schedule)
     kept = (
         f"what PITR to any moment of the last {t.retention_full} days needs"
         if t.retention_full_type == "time"
@@ -180,10 +181,10 @@ def backup_plan(settings: Settings, sz: Sizing) -> list[Explained]:
         ),
         Explained(
             "stale after",
-            f"{max_age_s(b.full_schedule) // 3600}h / {max_age_s(b.redis_schedule) // 3600}h",
-            "twice the full / Redis schedule's interval "
-            f"({interval_s(b.full_schedule) // 3600}h / {interval_s(b.redis_schedule) // 3600}h): "
-            "`tunedstack-backup status` fails",
+            f"{max_age_s(b.full_schedule) // 3600}h / {newest // 3600}h / "
+            f"{max_age_s(b.redis_schedule) // 3600}h",
+            "a full backup / any PostgreSQL backup / Redis' snapshot older than twice its "
+            "schedule's interval: `tunedstack-backup status` fails",
         ),
     ]
 

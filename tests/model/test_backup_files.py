@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from components.model.backups import BackupKeys, BackupRepository, on_calendar
+from components.model.backups import (
+    BackupKeys,
+    BackupRepository,
+    interval_s,
+    max_age_s,
+    on_calendar,
+)
 from components.model.layout import PATHS
 from components.model.render import BACKUP_TIMERS, Rendered, Secrets, render_files, running_units
 from components.model.settings import Settings, validate
@@ -152,3 +158,31 @@ def test_the_repository_names_the_bucket_and_region() -> None:
 def test_bad_keys_are_refused() -> None:
     with pytest.raises(ValueError, match="32-128 letters and digits"):
         BackupKeys("AKIAEXAMPLE0001", "s3cret/Key+Example0000", "short", "R" * 40)
+
+
+@pytest.mark.parametrize(
+    ("schedules", "days"),
+    [
+        (("daily",), 1),
+        (("03:00",), 1),
+        (("weekly",), 7),
+        (("Sun 03:00",), 7),
+        (("Mon..Sat 03:00",), 2),
+        (("Sun 03:00", "Mon..Sat 03:00"), 1),
+        (("Mon,Thu 01:00",), 4),
+        (("Sat..Mon 01:00",), 5),
+    ],
+)
+def test_the_longest_wait_between_runs(schedules: tuple[str, ...], days: int) -> None:
+    assert interval_s(*schedules) == days * 86_400
+    assert max_age_s(*schedules) == 2 * days * 86_400
+
+
+def test_an_hourly_schedule_waits_an_hour() -> None:
+    assert interval_s("hourly") == 3600 and interval_s("Sun 03:00", "hourly") == 3600
+
+
+def test_status_allows_twice_each_wait(on: tuple[Settings, Rendered]) -> None:
+    script = on[1].by_path()[PATHS.backup_script].content
+    week, two_days, two_hours = 14 * 86_400, 2 * 86_400, 2 * 3600
+    assert f"MAX_AGE=([postgres-full]={week} [postgres]={two_days} [redis]={two_hours} )" in script

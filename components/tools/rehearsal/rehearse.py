@@ -59,6 +59,7 @@ from components.tools.rehearsal.restore_drill import (
     refused_over_live_data,
     restore,
     restored_checks,
+    status_check,
 )
 from components.tools.rehearsal.s3_standin import S3StandIn
 from components.tools.rehearsal.seed import vendor_data, write_seed
@@ -708,7 +709,10 @@ class Rehearsal:
         assert self.s3 is not None
         point = mark_point(vm, lambda: self.hit(vm))
         self.log(f"restore drill: T = {point.target}, {point.rows_before} rows before it")
-        checks = [refused_over_live_data(vm, point, lambda: self.healthy(vm))]
+        checks = [
+            status_check(vm),
+            refused_over_live_data(vm, point, lambda: self.healthy(vm)),
+        ]
         vm.stop()
         fresh = self.new_volume(run, "volume-fresh.qcow2")
         new = self.boot(image, accel, run, 3, document, fresh, rendered)

@@ -19,6 +19,8 @@ from components.tools.rehearsal.checks import Check
 from components.tools.rehearsal.vm import Vm
 
 MARK = "tunedstack-restore-drill-marker"
+# What `tunedstack-backup status` reports on.
+STATUS_KINDS = ("postgres-full", "postgres", "redis")
 # Rows written through the app in each stretch: before Redis' snapshot, before T, after T.
 WRITES = 3
 # A full backup, a restore and a WAL switch under emulation take minutes, not seconds.
@@ -73,6 +75,19 @@ def mark_point(vm: Vm, hit: Callable[[], object]) -> DrillPoint:
         timeout=BACKUP_TIMEOUT_S,
     )
     return DrillPoint(target, int(rows), live, counter)
+
+
+def status_check(vm: Vm) -> Check:
+    """The box's own account of its backups: each kind's last good one young enough, no
+    backup unit failed."""
+    result = vm.ssh(f"{PATHS.backup_script} status", check=False)
+    lines = [line for line in result.stdout.splitlines() if line]
+    return Check(
+        "tunedstack-backup status: every kind backed up, none failed",
+        result.returncode == 0 and len(lines) == len(STATUS_KINDS),
+        "; ".join(lines) or result.stderr.strip()[-120:],
+        "exit 0, " + ", ".join(STATUS_KINDS),
+    )
 
 
 def refused_over_live_data(vm: Vm, point: DrillPoint, healthy: Callable[[], bool]) -> Check:

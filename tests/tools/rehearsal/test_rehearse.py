@@ -196,6 +196,7 @@ def test_the_restore_drill_brings_back_exactly_the_data_before_the_moment(
     assert drill.name == "restore drill: a fresh instance and volume, to a moment"
     checks = {c.name: c for c in drill.checks}
     for name in (
+        "tunedstack-backup status: every kind backed up, none failed",
         "a restore over live data is refused unasked; nothing changes",
         "tunedstack-restore to T on a fresh instance and volume",
         "PostgreSQL holds exactly the rows written before T",
