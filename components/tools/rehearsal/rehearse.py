@@ -85,17 +85,18 @@ REHEARSE_STEPS = (
 S3_HOST = "objects.rehearsal.test"
 HOST_FROM_GUEST = "10.0.2.2"
 # What each step took when measured (2 vCPUs under TCG: the preparation from a fresh clone on
-# 2026-12-01; the VM phases inside `.ci/run` from a fresh clone on 2026-12-07, the reboot being a
-# power cut mid-apply and a rollout since); a later run on the same machine says what it took.
+# 2026-12-01; the VM phases from a fresh clone on 2026-12-07, with backups on to the stand-in
+# and the first full backup running through first boot); a later run on the same machine says
+# what it took.
 MEASURED_S = {
     "host packages": 11.0,  # the four and their dependencies, from a Debian mirror close by
     "accelerator": 30.0,  # the KVM probe's timeout, where KVM guests do not boot
     "base image": 123.0,  # debootstrap downloading every package, with a cold cache
-    "tcg first boot": 343.0,
-    "tcg reboot": 176.0,
-    "tcg replacement": 336.0,
-    "tcg day-2": 245.0,
-    "tcg restore drill": 400.0,  # estimated before its first measured run
+    "tcg first boot": 580.0,
+    "tcg reboot": 211.0,
+    "tcg replacement": 396.0,
+    "tcg day-2": 200.0,
+    "tcg restore drill": 409.0,
     # the smoke benchmark inside the same `.ci/run`
     "tcg bench stock box": 232.0,
     "tcg bench tuned box": 345.0,
