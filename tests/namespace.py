@@ -182,3 +182,16 @@ def write_files(staged: Path) -> str:
         f"done < {PATHS.manifest}"
     )
     return f"cp -a {staged}/. / && {owners}"
+
+
+def apply_steps(tmp_path: Path, steps: list[str], pending_restart: str = "0") -> list[Run]:
+    """`run_steps` for the apply script: `runuser` (psql) answers its pending_restart query."""
+    pending = f'case "$*" in *pending_restart*) echo {pending_restart}; exit 0 ;; esac'
+    return run_steps(tmp_path, steps, scripts={"runuser": pending})
+
+
+def first_boot(staged: Path) -> str:
+    """What cloud-init's write_files does, then the apply the first-boot script runs."""
+    from components.model.layout import PATHS
+
+    return f"{write_files(staged)} && {PATHS.apply_script}"

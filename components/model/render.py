@@ -72,6 +72,8 @@ BACKUP_TIMERS = tuple(f"tunedstack-backup@{kind}.timer" for kind in (*KINDS, BAC
 # How long a backup waits for Redis' BGSAVE, and a restore for PostgreSQL's recovery and
 # Redis' AOF rewrite, before it fails.
 SNAPSHOT_WAIT_SECONDS = 600
+# How long a restore waits for a running apply before it gives up (the operator runs it again).
+RESTORE_LOCK_WAIT_SECONDS = 60
 RECOVERY_WAIT_SECONDS = 1800
 # Timers of many boxes on the same schedule do not all hit the bucket in the same minute.
 BACKUP_RANDOM_DELAY_SECONDS = 600
@@ -400,6 +402,7 @@ def _backup_context(
         },
         "snapshot_wait_s": SNAPSHOT_WAIT_SECONDS,
         "recovery_wait_s": RECOVERY_WAIT_SECONDS,
+        "lock_wait_s": RESTORE_LOCK_WAIT_SECONDS,
     }
 
 

@@ -13,7 +13,7 @@ from components.model.layout import PATHS
 from components.model.render import BACKUP_TIMERS, Rendered, Secrets, render_files
 from components.model.settings import Settings, load_stack_file
 from components.model.sizing import size
-from tests.namespace import Run, needs_namespace, run_steps, stage, write_files
+from tests.namespace import apply_steps, first_boot, needs_namespace, stage
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,21 +37,12 @@ def _stage(rendered: Rendered, folder: Path) -> Path:
     return folder
 
 
-def _steps(tmp_path: Path, steps: list[str]) -> list[Run]:
-    pending = 'case "$*" in *pending_restart*) echo 0; exit 0 ;; esac'
-    return run_steps(tmp_path, steps, scripts={"runuser": pending})
-
-
-def _first_boot(staged: Path) -> str:
-    return f"{write_files(staged)} && {PATHS.apply_script}"
-
-
 def test_first_boot_enables_the_timers_and_starts_the_first_backups(
     tmp_path: Path, with_backups: Settings
 ) -> None:
-    first, again = _steps(
+    first, again = apply_steps(
         tmp_path,
-        [_first_boot(_stage(_render(with_backups), tmp_path / "v1")), PATHS.apply_script],
+        [first_boot(_stage(_render(with_backups), tmp_path / "v1")), PATHS.apply_script],
     )
     assert first.output.endswith("rc=0\n"), first.output
     for timer in BACKUP_TIMERS:
@@ -73,10 +64,10 @@ def test_a_pgbackrest_conf_pgbackrest_refuses_is_never_installed(
     bad = _stage(rendered, tmp_path / "v2")
     conf = bad / PATHS.pgbackrest_conf.lstrip("/")
     conf.write_text(conf.read_text().replace("repo1-retention-full=2", "repo1-retention-full=two"))
-    _, rollout, after = _steps(
+    _, rollout, after = apply_steps(
         tmp_path,
         [
-            _first_boot(first),
+            first_boot(first),
             f"{PATHS.apply_script} --from {bad}",
             f"cmp {first}{PATHS.pgbackrest_conf} {PATHS.pgbackrest_conf}",
         ],
@@ -96,7 +87,7 @@ def test_turning_backups_off_stops_and_disables_the_timers(
         update={"backups": with_backups.backups.model_copy(update={"enabled": False})}
     )
     off = _stage(_render(off_settings), tmp_path / "v2")
-    _, rollout = _steps(tmp_path, [_first_boot(on), f"{PATHS.apply_script} --from {off}"])
+    _, rollout = apply_steps(tmp_path, [first_boot(on), f"{PATHS.apply_script} --from {off}"])
     assert rollout.output.endswith("rc=0\n"), rollout.output
     for timer in BACKUP_TIMERS:
         assert f"systemctl disable --now {timer}" in rollout.changes

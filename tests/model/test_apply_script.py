@@ -24,7 +24,13 @@ from components.model.settings import (
     load_stack_file,
 )
 from components.model.sizing import size
-from tests.namespace import Run, needs_namespace, run_steps, stage, write_files
+from tests.namespace import (
+    apply_steps,
+    first_boot,
+    needs_namespace,
+    run_steps,
+    stage,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,22 +50,12 @@ def _render(settings: Settings) -> Rendered:
     return render_files("staging", settings, size(settings), Secrets.placeholders())
 
 
-def _run_steps(tmp_path: Path, steps: list[str], pending_restart: str = "0") -> list[Run]:
-    pending = f'case "$*" in *pending_restart*) echo {pending_restart}; exit 0 ;; esac'
-    return run_steps(tmp_path, steps, scripts={"runuser": pending})
-
-
-def _first_boot(staged: Path) -> str:
-    # What cloud-init's write_files does, then the apply the first-boot script runs.
-    return f"{write_files(staged)} && {PATHS.apply_script}"
-
-
 def test_first_boot_applies_everything_in_order_then_nothing(
     tmp_path: Path, staging: Settings
 ) -> None:
     rendered = _render(staging)
     _stage(rendered, tmp_path / "v1")
-    first, again = _run_steps(tmp_path, [_first_boot(tmp_path / "v1"), PATHS.apply_script])
+    first, again = apply_steps(tmp_path, [first_boot(tmp_path / "v1"), PATHS.apply_script])
     assert first.output.endswith("rc=0\n"), first.output
     pg_unit = f"postgresql@{size(staging).postgres.version}-main.service"
     assert first.changes == [
@@ -98,10 +94,10 @@ def test_day2_rollout_touches_only_what_changed(tmp_path: Path, staging: Setting
     assert changed == ["/etc/haproxy/haproxy.cfg"]
     _stage(v1, tmp_path / "v1")
     _stage(v2, tmp_path / "v2")
-    _, rollout, again = _run_steps(
+    _, rollout, again = apply_steps(
         tmp_path,
         [
-            _first_boot(tmp_path / "v1"),
+            first_boot(tmp_path / "v1"),
             f"{PATHS.apply_script} --from {tmp_path / 'v2'} && grep -q 'timeout queue 20s' "
             "/etc/haproxy/haproxy.cfg",
             f"{PATHS.apply_script} --from {tmp_path / 'v2'}",
@@ -130,9 +126,9 @@ def test_postgres_change_restarts_only_when_postgres_asks(
     v2 = _render(bigger)
     _stage(v1, tmp_path / "v1")
     _stage(v2, tmp_path / "v2")
-    _, rollout = _run_steps(
+    _, rollout = apply_steps(
         tmp_path,
-        [_first_boot(tmp_path / "v1"), f"{PATHS.apply_script} --from {tmp_path / 'v2'}"],
+        [first_boot(tmp_path / "v1"), f"{PATHS.apply_script} --from {tmp_path / 'v2'}"],
         pending_restart="1",
     )
     pg_unit = f"postgresql@{size(staging).postgres.version}-main.service"
@@ -146,9 +142,9 @@ def test_incomplete_staging_changes_nothing(tmp_path: Path, staging: Settings) -
     _stage(v1, tmp_path / "v1")
     _stage(v1, tmp_path / "broken")
     (tmp_path / "broken/etc/redis/redis.conf").unlink()
-    _, rollout = _run_steps(
+    _, rollout = apply_steps(
         tmp_path,
-        [_first_boot(tmp_path / "v1"), f"{PATHS.apply_script} --from {tmp_path / 'broken'}"],
+        [first_boot(tmp_path / "v1"), f"{PATHS.apply_script} --from {tmp_path / 'broken'}"],
     )
     assert "staged /etc/redis/redis.conf is missing" in rollout.output
     assert rollout.output.endswith("rc=1\n")
@@ -173,7 +169,7 @@ def test_install_from_puts_every_file_in_place_and_acts_on_nothing(
     _stage(rendered, staged)
     listed = " ".join(f.path for f in rendered.files)
     install = f"{staged}{PATHS.apply_script} --install-from {staged}"
-    (run,) = _run_steps(tmp_path, [f"{install} && ls {listed} > /dev/null"])
+    (run,) = apply_steps(tmp_path, [f"{install} && ls {listed} > /dev/null"])
     assert run.ok, run.output
     # Only the packages the host lacks may be asked for; no service is touched.
     assert all(line.startswith("apt-get ") for line in run.changes), run.log
@@ -190,7 +186,7 @@ def test_the_first_boot_checks_each_file_once_unless_it_changed_since(
     staged = tmp_path / "staged"
     _stage(rendered, staged)
     install = f"{staged}{PATHS.apply_script} --install-from {staged}"
-    installed, applied, left = _run_steps(
+    installed, applied, left = apply_steps(
         tmp_path, [install, PATHS.apply_script, f"ls -A {PATHS.staging_dir}"]
     )
     assert installed.ok and applied.ok, installed.output + applied.output
@@ -243,10 +239,10 @@ def test_a_config_haproxy_rejects_is_never_reloaded_and_is_put_back(
     first, _ = _two_versions(tmp_path, v1, v1)
     cfg = tmp_path / "v2" / PATHS.haproxy_cfg.lstrip("/")
     cfg.write_text(cfg.read_text() + "frontend broken\n    bind :80\n    no-such-keyword 1\n")
-    _, rollout, after = _run_steps(
+    _, rollout, after = apply_steps(
         tmp_path,
         [
-            _first_boot(first),
+            first_boot(first),
             f"{PATHS.apply_script} --from {tmp_path / 'v2'}",
             f"cmp {first}{PATHS.haproxy_cfg} {PATHS.haproxy_cfg} && ls -A {PATHS.staging_dir}",
         ],
@@ -265,7 +261,7 @@ def test_a_config_redis_rejects_is_never_restarted_on(tmp_path: Path, staging: S
     first, second = _two_versions(tmp_path, v1, _render(_with_redis_policy(staging, "allkeys-lfu")))
     conf = second / PATHS.redis_conf.lstrip("/")
     conf.write_text(conf.read_text().replace("maxmemory-policy allkeys-lfu", "maxmemory banana"))
-    _, rollout = _run_steps(tmp_path, [_first_boot(first), f"{PATHS.apply_script} --from {second}"])
+    _, rollout = apply_steps(tmp_path, [first_boot(first), f"{PATHS.apply_script} --from {second}"])
     assert rollout.output.endswith("rc=1\n"), rollout.output
     # The staged candidate is what Redis read, before anything was installed.
     assert f"redis-server {second}{PATHS.redis_conf} (config check): refused" in rollout.output
@@ -282,7 +278,7 @@ def test_a_failed_restart_puts_the_old_file_back_and_the_service_on_it(
     _, rollout, revert, again = run_steps(
         tmp_path,
         [
-            _first_boot(first),
+            first_boot(first),
             f"{PATHS.apply_script} --from {second}",
             f"cmp {first}{PATHS.redis_conf} {PATHS.redis_conf} && "
             f"{PATHS.apply_script} --from {first}",
@@ -317,7 +313,7 @@ def test_a_failed_reload_is_rolled_back(tmp_path: Path, staging: Settings) -> No
     refuses = _failing_when("haproxy.service", "timeout queue 20s", PATHS.haproxy_cfg)
     _, rollout = run_steps(
         tmp_path,
-        [_first_boot(first), f"{PATHS.apply_script} --from {second}"],
+        [first_boot(first), f"{PATHS.apply_script} --from {second}"],
         scripts={"systemctl": refuses},
     )
     assert rollout.output.endswith("rc=1\n"), rollout.output
@@ -345,7 +341,7 @@ def test_a_change_whose_rollback_fails_is_acted_on_again_by_the_next_apply(
     _, failed, revert = run_steps(
         tmp_path,
         [
-            _first_boot(first),
+            first_boot(first),
             f"touch {fault} && {PATHS.apply_script} --from {second}",
             f"rm {fault} && {PATHS.apply_script} --from {first}",
         ],
@@ -365,7 +361,7 @@ def test_a_unit_that_stopped_is_started_by_the_next_apply(
     _, apply = run_steps(
         tmp_path,
         [
-            _first_boot(tmp_path / "v1"),
+            first_boot(tmp_path / "v1"),
             f"touch {tmp_path}/stubs/units/redis-server.service.failed && {PATHS.apply_script}",
         ],
     )
@@ -389,7 +385,7 @@ def test_a_sysctl_the_kernel_does_not_take_fails_the_change(
     )
     _, rollout = run_steps(
         tmp_path,
-        [_first_boot(first), f"{PATHS.apply_script} --from {second}"],
+        [first_boot(first), f"{PATHS.apply_script} --from {second}"],
         scripts={"sysctl": kernel},
     )
     assert rollout.output.endswith("rc=1\n"), rollout.output
@@ -409,10 +405,10 @@ def test_two_applies_never_interleave(tmp_path: Path, staging: Settings) -> None
         f"mkfifo {held}; ( flock {PATHS.apply_lock} bash -c "
         f"'echo > {held}; sleep 1; echo holder-done >> {order}' & ); read -r _ < {held}"
     )
-    _, run = _run_steps(
+    _, run = apply_steps(
         tmp_path,
         [
-            _first_boot(tmp_path / "v1"),
+            first_boot(tmp_path / "v1"),
             f"{holder}; {PATHS.apply_script} && echo apply-done >> {order}; cat {order}",
         ],
     )
@@ -425,10 +421,10 @@ def test_the_drift_check_names_every_file_that_changed_since_it_was_applied(
 ) -> None:
     v1 = _render(staging)
     _stage(v1, tmp_path / "v1")
-    _, clean, drifted = _run_steps(
+    _, clean, drifted = apply_steps(
         tmp_path,
         [
-            _first_boot(tmp_path / "v1"),
+            first_boot(tmp_path / "v1"),
             f"{PATHS.drift_script}",
             f"chmod 0600 {PATHS.haproxy_cfg} && echo '# by hand' >> {PATHS.redis_conf} && "
             f"rm {PATHS.sysctl_conf} && chown nobody {PATHS.gunicorn_conf} && "
@@ -460,10 +456,10 @@ def test_a_mode_or_owner_change_alone_is_applied_and_acted_on(
         ),
     )
     first, second = _two_versions(tmp_path, v1, v2)
-    _, rollout = _run_steps(
+    _, rollout = apply_steps(
         tmp_path,
         [
-            _first_boot(first),
+            first_boot(first),
             f"{PATHS.apply_script} --from {second} && stat -c %a {PATHS.haproxy_cfg}",
         ],
     )
@@ -489,7 +485,7 @@ def test_a_file_that_leaves_the_manifest_is_removed_or_the_distributions_copy_pu
     assert PATHS.redis_conf in v1.by_path() and PATHS.redis_conf not in v2.by_path()
     first, second = _two_versions(tmp_path, v1, v2)
     debian = Path(PATHS.redis_conf).read_bytes()
-    boot, switched, after = _run_steps(
+    boot, switched, after = apply_steps(
         tmp_path,
         [
             f"{first}{PATHS.apply_script} --from {first} && test -e {PATHS.app_deploy_key}",
@@ -509,10 +505,10 @@ def test_logs_of_detached_runs_are_kept_thirty_days(tmp_path: Path, staging: Set
     v1 = _render(staging)
     _stage(v1, tmp_path / "v1")
     old, recent = f"{PATHS.log_dir}/old.log", f"{PATHS.log_dir}/recent.log"
-    (_, run) = _run_steps(
+    (_, run) = apply_steps(
         tmp_path,
         [
-            _first_boot(tmp_path / "v1"),
+            first_boot(tmp_path / "v1"),
             f"touch -d '{LOG_KEEP_DAYS + 1} days ago' {old} && touch -d '{LOG_KEEP_DAYS - 1} days "
             f"ago' {recent} && {PATHS.apply_script} && ls {PATHS.log_dir}",
         ],
