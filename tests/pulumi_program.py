@@ -164,24 +164,25 @@ class RecordingMonitor(mocks.MockMonitor):
         raw = json_format.MessageToDict(request, preserving_proto_field_name=False)
         secrets: set[str] = set()
         inputs = _unwrap(raw.get("object", {}), "", secrets)
-        self.registrations.append(
-            Registration(
-                type=request.type,
-                name=request.name,
-                parent=request.parent,
-                custom=bool(request.custom),
-                inputs=inputs,
-                secret_paths=secrets,
-                protect=bool(request.protect),
-                ignore_changes=list(request.ignoreChanges),
-                retain_on_delete=bool(request.retainOnDelete),
-                delete_before_replace=bool(request.deleteBeforeReplace),
-                dependencies=list(request.dependencies),
-                additional_secret_outputs=list(request.additionalSecretOutputs),
-            )
+        # Its own object, not registrations[-1]: the SDK registers from several threads, and
+        # another registration may be appended before this one's URN comes back.
+        registration = Registration(
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            custom=bool(request.custom),
+            inputs=inputs,
+            secret_paths=secrets,
+            protect=bool(request.protect),
+            ignore_changes=list(request.ignoreChanges),
+            retain_on_delete=bool(request.retainOnDelete),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            dependencies=list(request.dependencies),
+            additional_secret_outputs=list(request.additionalSecretOutputs),
         )
+        self.registrations.append(registration)
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
-        self.registrations[-1].urn = response.urn
+        registration.urn = response.urn
         return response
 
 
